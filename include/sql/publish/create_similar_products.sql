@@ -1,0 +1,10 @@
+-- One published version of similar products, read by product page.
+CREATE TABLE {table} (
+    product_id          BIGINT NOT NULL,
+    rank                INTEGER NOT NULL,
+    similar_product_id  BIGINT NOT NULL,
+    score               DOUBLE PRECISION NOT NULL,
+    model_version       TEXT NOT NULL,
+    generated_at        TIMESTAMP NOT NULL,
+    PRIMARY KEY (product_id, rank)
+);

@@ -1,0 +1,54 @@
+-- Bookkeeping tables of the pipeline. The published tables themselves (recommendations,
+-- similar_products, order_risk_scores) are views over versioned tables: see publish/.
+
+CREATE TABLE IF NOT EXISTS published_tables (
+    table_name           TEXT NOT NULL,
+    version              INTEGER NOT NULL,
+    physical_table       TEXT NOT NULL,
+    run_id               TEXT NOT NULL,
+    model_version        TEXT,
+    data_interval_start_at TIMESTAMP,
+    data_interval_end_at   TIMESTAMP,
+    row_count            BIGINT NOT NULL,
+    published_at         TIMESTAMP NOT NULL,
+    is_current           INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (table_name, version)
+);
+
+CREATE TABLE IF NOT EXISTS model_versions (
+    model_version        TEXT PRIMARY KEY,
+    model_name           TEXT NOT NULL,
+    candidate            TEXT NOT NULL,
+    run_id               TEXT NOT NULL,
+    data_interval_start_at TIMESTAMP,
+    data_interval_end_at   TIMESTAMP,
+    holdout_start_at     TIMESTAMP NOT NULL,
+    trained_at           TIMESTAMP NOT NULL,
+    train_rows           BIGINT NOT NULL,
+    holdout_rows         BIGINT NOT NULL,
+    params               TEXT NOT NULL,
+    metrics              TEXT NOT NULL,
+    primary_metric       DOUBLE PRECISION,
+    decision             TEXT NOT NULL,
+    is_champion          INTEGER NOT NULL DEFAULT 0,
+    artifact_uri         TEXT,
+    code_version         TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_model_versions_name_champion ON model_versions (model_name, is_champion);
+CREATE INDEX IF NOT EXISTS ix_model_versions_run_id ON model_versions (run_id);
+
+CREATE TABLE IF NOT EXISTS data_quality_runs (
+    run_id               TEXT NOT NULL,
+    table_name           TEXT NOT NULL,
+    expectation          TEXT NOT NULL,
+    column_name          TEXT NOT NULL DEFAULT '',
+    severity             TEXT NOT NULL,
+    success              INTEGER NOT NULL,
+    observed_value       TEXT,
+    unexpected_count     BIGINT,
+    data_interval_start_at TIMESTAMP,
+    data_interval_end_at   TIMESTAMP,
+    checked_at           TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_id, table_name, expectation, column_name)
+);
+CREATE INDEX IF NOT EXISTS ix_data_quality_runs_checked_at ON data_quality_runs (checked_at);

@@ -1,0 +1,382 @@
+"""The one door to the warehouse: SQLite (embedded default) or PostgreSQL.
+
+Tasks never care which back end they talk to. Dialect differences live here and in
+`include/sql/` (a file `name.postgresql.sql` beside `name.sql` overrides it on PostgreSQL).
+
+Conventions:
+- timestamps are stored as naive UTC; on SQLite as text `YYYY-MM-DD HH:MM:SS`, which sorts and
+  compares correctly, so bound datetime parameters are normalised to that form;
+- columns whose name ends in `_at` are returned as pandas datetimes on both back ends;
+- identifiers that vary (versioned table names) are substituted only after `check_identifier`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import sqlalchemy as sa
+
+from include import settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+CONN_ID = "warehouse"
+# Rows per COPY buffer / executemany batch when bulk-writing a frame.
+WRITE_BATCH_ROWS = 100_000
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# Base names of every table the project creates or reads; versioned tables add `__v<N>`.
+KNOWN_TABLES = frozenset(
+    {
+        "customers",
+        "products",
+        "events",
+        "orders",
+        "order_items",
+        "chargebacks",
+        "recommendations",
+        "similar_products",
+        "order_risk_scores",
+        "published_tables",
+        "model_versions",
+        "data_quality_runs",
+        "data_quality_quarantine",
+    }
+)
+
+
+# --------------------------------------------------------------------------- connection
+
+
+def _sqlalchemy_url(uri: str) -> str:
+    """Turn an Airflow connection URI into a SQLAlchemy URL with the psycopg 3 driver."""
+    scheme, _, rest = uri.partition("://")
+    scheme = scheme.lower()
+    if scheme in {"postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg"}:
+        return f"postgresql+psycopg://{rest}"
+    if scheme.startswith("sqlite"):
+        return uri
+    raise ValueError(f"Unsupported warehouse connection scheme {scheme!r}: use sqlite or postgres")
+
+
+def _url_from_json(raw: str) -> str:
+    spec = json.loads(raw)
+    conn_type = spec.get("conn_type", "postgres")
+    if conn_type == "sqlite":
+        return f"sqlite:///{spec['host']}"
+    auth = quote(spec.get("login") or "", safe="")
+    if spec.get("password"):
+        auth += ":" + quote(spec["password"], safe="")
+    netloc = f"{auth}@" if auth else ""
+    netloc += spec.get("host") or "localhost"
+    if spec.get("port"):
+        netloc += f":{spec['port']}"
+    return f"postgresql+psycopg://{netloc}/{spec.get('schema') or ''}"
+
+
+def warehouse_url() -> str:
+    """The SQLAlchemy URL of the warehouse.
+
+    Read from the Airflow connection `warehouse` (env `AIRFLOW_CONN_WAREHOUSE`, as a URI or
+    JSON, or a connection stored in Airflow); without one, the embedded SQLite file under var/.
+    """
+    raw = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
+    if raw:
+        raw = raw.strip()
+        return _url_from_json(raw) if raw.startswith("{") else _sqlalchemy_url(raw)
+    if os.environ.get("SHOPFLOW_LOOKUP_AIRFLOW_CONNECTION", "1") == "1":
+        try:
+            from airflow.sdk import Connection
+
+            conn = Connection.get(CONN_ID)
+        except Exception:  # not inside a task, or no such connection: use the default
+            conn = None
+        if conn is not None:
+            if conn.conn_type == "sqlite":
+                return f"sqlite:///{conn.host}"
+            return _sqlalchemy_url(conn.get_uri())
+    return settings.default_warehouse_url()
+
+
+def _prepare_sqlite(engine: sa.Engine) -> None:
+    """Real transactions (DDL included) and concurrent readers on SQLite.
+
+    pysqlite only opens a transaction before DML, so a view switch (DROP VIEW + CREATE VIEW)
+    would not be atomic; the documented SQLAlchemy recipe takes over BEGIN itself.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        db_path = urlsplit(url).path.lstrip("/")
+        if db_path and db_path != ":memory:":
+            Path("/" + db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        _prepare_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def get_engine(url: str | None = None) -> sa.Engine:
+    """The (cached) engine for `url`, or for the `warehouse` connection."""
+    return _engine_for(url or warehouse_url())
+
+
+def dialect_name(engine: sa.Engine | sa.Connection) -> str:
+    """`sqlite` or `postgresql`."""
+    return engine.dialect.name
+
+
+def describe(engine: sa.Engine) -> str:
+    """The URL without its password, for logs."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+# --------------------------------------------------------------------------- SQL files
+
+
+def check_identifier(name: str) -> str:
+    """Return `name` if it is a table of this project (optionally `__v<N>`/`__staging`)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"Not a valid identifier: {name!r}")
+    base = re.sub(r"__(v\d+|staging\w*)$", "", name)
+    if base not in KNOWN_TABLES:
+        raise ValueError(f"Table {name!r} is not on the warehouse allow-list")
+    return name
+
+
+def load_sql(name: str, dialect: str, identifiers: Mapping[str, str] | None = None) -> str:
+    """The text of `include/sql/<name>.sql` (or its dialect override), identifiers filled in."""
+    override = SQL_DIR / f"{name}.{dialect}.sql"
+    path = override if override.exists() else SQL_DIR / f"{name}.sql"
+    if not path.exists():
+        raise FileNotFoundError(f"No SQL file for {name!r} under {SQL_DIR}")
+    text = path.read_text()
+    identifiers = {k: check_identifier(v) for k, v in (identifiers or {}).items()}
+
+    def _substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in identifiers:
+            raise KeyError(f"{path.name} needs the identifier {{{key}}}")
+        return identifiers[key]
+
+    return _PLACEHOLDER.sub(_substitute, text)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a SQL file on semicolons that end a line (our files keep them there)."""
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    parts = re.split(r";\s*(?:\n|$)", "\n".join(lines))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _bind_value(value: Any, dialect: str) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.replace(microsecond=0)
+        return value.strftime(TIMESTAMP_FORMAT) if dialect == "sqlite" else value
+    if isinstance(value, date):
+        return _bind_value(datetime(value.year, value.month, value.day), dialect)
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        return _bind_value(value.to_pydatetime(), dialect)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
+        return value.item()
+    return value
+
+
+def bind_params(params: Mapping[str, Any] | None, dialect: str) -> dict[str, Any]:
+    """Normalise parameter values (datetimes, numpy scalars) for the back end."""
+    return {k: _bind_value(v, dialect) for k, v in (params or {}).items()}
+
+
+@contextmanager
+def transaction(engine: sa.Engine | None = None) -> Iterator[sa.Connection]:
+    """A connection inside one transaction: committed on success, rolled back on error."""
+    engine = engine or get_engine()
+    with engine.begin() as conn:
+        yield conn
+
+
+def run_sql(
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    conn: sa.Connection | None = None,
+    identifiers: Mapping[str, str] | None = None,
+) -> int:
+    """Run every statement of a .sql file with bound parameters; returns rows affected."""
+    if conn is None:
+        with transaction() as own:
+            return run_sql(name, params, conn=own, identifiers=identifiers)
+    dialect = dialect_name(conn)
+    sql = load_sql(name, dialect, identifiers)
+    bound = bind_params(params, dialect)
+    affected = 0
+    for statement in split_statements(sql):
+        used = {k: v for k, v in bound.items() if f":{k}" in statement}
+        result = conn.execute(sa.text(statement), used)
+        affected += max(result.rowcount or 0, 0)
+    return affected
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _parse_timestamps(frame: pd.DataFrame, parse_dates: list[str] | None) -> pd.DataFrame:
+    import pandas as pd
+
+    for col in frame.columns:
+        if col.endswith("_at") or (parse_dates and col in parse_dates):
+            frame[col] = pd.to_datetime(frame[col], format="mixed")
+    return frame
+
+
+def read_frame(
+    name: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    *,
+    sql: str | None = None,
+    conn: sa.Connection | None = None,
+    identifiers: Mapping[str, str] | None = None,
+    parse_dates: list[str] | None = None,
+) -> pd.DataFrame:
+    """Read the result of a .sql file (or literal `sql`) into a frame."""
+    import pandas as pd
+
+    if conn is None:
+        with get_engine().connect() as own:
+            return read_frame(
+                name, params, sql=sql, conn=own, identifiers=identifiers, parse_dates=parse_dates
+            )
+    dialect = dialect_name(conn)
+    text = sql if sql is not None else load_sql(name, dialect, identifiers)
+    frame = pd.read_sql_query(sa.text(text), conn, params=bind_params(params, dialect))
+    return _parse_timestamps(frame, parse_dates)
+
+
+def read_frame_chunks(
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    chunksize: int = 200_000,
+    identifiers: Mapping[str, str] | None = None,
+    parse_dates: list[str] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Stream the result of a .sql file in frames of at most `chunksize` rows."""
+    import pandas as pd
+
+    engine = get_engine()
+    dialect = dialect_name(engine)
+    text = load_sql(name, dialect, identifiers)
+    with engine.connect() as conn:
+        conn = conn.execution_options(stream_results=True)
+        for chunk in pd.read_sql_query(
+            sa.text(text), conn, params=bind_params(params, dialect), chunksize=chunksize
+        ):
+            yield _parse_timestamps(chunk, parse_dates)
+
+
+def _sqlite_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Datetimes as sortable text, missing values as None, numpy scalars as Python ones."""
+    import pandas as pd
+
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime(TIMESTAMP_FORMAT)
+    return out.astype(object).where(out.notna(), None)
+
+
+def write_frame(
+    frame: pd.DataFrame, table: str, *, conn: sa.Connection | None = None
+) -> int:
+    """Append a frame to an existing table in bulk: COPY on PostgreSQL, executemany on SQLite."""
+    check_identifier(table)
+    if conn is None:
+        with transaction() as own:
+            return write_frame(frame, table, conn=own)
+    if frame.empty:
+        return 0
+    columns = ", ".join(check_column(c) for c in frame.columns)
+    if dialect_name(conn) == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor:
+            copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '\\N')"
+            with cursor.copy(copy_sql) as copy:
+                for start in range(0, len(frame), WRITE_BATCH_ROWS):
+                    buffer = io.StringIO()
+                    frame.iloc[start : start + WRITE_BATCH_ROWS].to_csv(
+                        buffer, header=False, index=False, na_rep="\\N",
+                        date_format=TIMESTAMP_FORMAT,
+                    )
+                    copy.write(buffer.getvalue())
+    else:
+        marks = ", ".join("?" for _ in frame.columns)
+        insert = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        ready = _sqlite_ready(frame)
+        for start in range(0, len(ready), WRITE_BATCH_ROWS):
+            rows = list(ready.iloc[start : start + WRITE_BATCH_ROWS].itertuples(index=False, name=None))
+            conn.exec_driver_sql(insert, rows)
+    log.debug("Wrote %s rows to %s", len(frame), table)
+    return len(frame)
+
+
+def check_column(name: str) -> str:
+    """Column names in bulk writes come from frames: allow plain identifiers only."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"Not a valid column name: {name!r}")
+    return name
+
+
+def table_exists(name: str, conn: sa.Connection | None = None) -> bool:
+    """Whether a table or view called `name` exists."""
+    if conn is None:
+        with get_engine().connect() as own:
+            return table_exists(name, own)
+    inspector = sa.inspect(conn)
+    return name in inspector.get_table_names() or name in inspector.get_view_names()
+
+
+def scalar(sql_name: str, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    """The single value returned by a .sql file."""
+    frame = read_frame(sql_name, params, **kwargs)
+    return None if frame.empty else frame.iat[0, 0]
+
+
+def create_schema(engine: sa.Engine | None = None) -> None:
+    """Create the source and bookkeeping tables if they do not exist yet."""
+    with transaction(engine) as conn:
+        run_sql("schema/create_source_tables", conn=conn)
+        run_sql("schema/create_output_tables", conn=conn)
+    log.info("Warehouse schema ready at %s", describe(engine or get_engine()))

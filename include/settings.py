@@ -22,11 +22,29 @@ def default_warehouse_url() -> str:
     return f"sqlite:///{var_dir() / 'warehouse.db'}"
 
 
-def staging_root() -> str:
-    """Root URL for run-scoped Parquet extracts (a local folder or any fsspec URL)."""
-    return os.environ.get("SHOPFLOW_STAGING_URL", (var_dir() / "staging").as_uri())
+def staging_dir() -> Path:
+    """Root folder for run-scoped Parquet extracts (a volume shared by all workers)."""
+    return Path(os.environ.get("SHOPFLOW_STAGING_DIR", var_dir() / "staging")).resolve()
 
 
-def model_store_root() -> str:
-    """Root URL for saved model artifacts."""
-    return os.environ.get("SHOPFLOW_MODEL_STORE_URL", (var_dir() / "models").as_uri())
+def model_store_dir() -> Path:
+    """Root folder for saved model artifacts (a volume shared by all workers)."""
+    return Path(os.environ.get("SHOPFLOW_MODEL_DIR", var_dir() / "models")).resolve()
+
+
+def code_version() -> str:
+    """The version of the pipeline code, recorded with every model (git commit if known)."""
+    explicit = os.environ.get("SHOPFLOW_CODE_VERSION")
+    if explicit:
+        return explicit
+    head = PROJECT_ROOT / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            ref_path = PROJECT_ROOT / ".git" / ref[5:]
+            if ref_path.exists():
+                return ref_path.read_text().strip()[:12]
+            return "unknown"
+        return ref[:12]
+    except OSError:
+        return "unknown"

@@ -1,0 +1,200 @@
+"""Write-audit-publish for the batch tables the shop reads.
+
+Readers query a view (`recommendations`, `similar_products`, `order_risk_scores`). Each publish
+loads a brand-new physical table `<name>__v<N>`, audits it, then points the view at it and
+records the version in `published_tables`, all in one transaction. So:
+
+- readers never see a half-loaded table, and a failure anywhere before the switch leaves the
+  previous version in place and readable (the partial table is dropped);
+- re-running a data interval publishes a new version with the same rows, never duplicates;
+- the previous version is kept, and `rollback` points the view back at it in one step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from include import warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+# Published table -> the DDL file that creates one version of it, and its key columns.
+PUBLISHED_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "recommendations": ("publish/create_recommendations", ("customer_id", "rank")),
+    "similar_products": ("publish/create_similar_products", ("product_id", "rank")),
+    "order_risk_scores": ("publish/create_order_risk_scores", ("order_id",)),
+}
+# Versions kept per table: the current one and the one a rollback returns to.
+KEEP_VERSIONS = 2
+
+
+class PublishError(RuntimeError):
+    """A version failed its audit and was not published."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """What one publish did."""
+
+    table: str
+    version: int
+    physical_table: str
+    row_count: int
+
+
+def _check_table(table: str) -> None:
+    if table not in PUBLISHED_TABLES:
+        raise ValueError(f"{table!r} is not a published table: {sorted(PUBLISHED_TABLES)}")
+
+
+def physical_name(table: str, version: int) -> str:
+    """The physical table holding one version of a published table."""
+    return warehouse.check_identifier(f"{table}__v{int(version)}")
+
+
+def list_versions(table: str, conn: sa.Connection | None = None) -> pd.DataFrame:
+    """Every kept version of `table`, newest first."""
+    _check_table(table)
+    return warehouse.read_frame("publish/list_versions", {"table_name": table}, conn=conn)
+
+
+def current_version(table: str, conn: sa.Connection | None = None) -> int | None:
+    """The version readers see now, or None if the table was never published."""
+    versions = list_versions(table, conn)
+    current = versions[versions["is_current"] == 1]
+    return None if current.empty else int(current["version"].iloc[0])
+
+
+def publish(
+    table: str,
+    frames: Iterable[pd.DataFrame],
+    *,
+    run_id: str,
+    model_version: str | None = None,
+    data_interval: tuple[datetime | None, datetime | None] = (None, None),
+    engine: sa.Engine | None = None,
+) -> Published:
+    """Load `frames` into a new version of `table`, audit it, and switch readers to it.
+
+    Args:
+        table: one of PUBLISHED_TABLES.
+        frames: the rows, in one or more frames (for example one per scoring shard).
+        run_id: the Airflow run that produced them.
+        model_version: the model that produced them.
+        data_interval: the data interval of the run, recorded with the version.
+        engine: the warehouse engine (default: the `warehouse` connection).
+    """
+    _check_table(table)
+    engine = engine or warehouse.get_engine()
+    ddl, key = PUBLISHED_TABLES[table]
+    with warehouse.transaction(engine) as conn:
+        version = int(warehouse.scalar("publish/next_version", {"table_name": table}, conn=conn))
+    physical = physical_name(table, version)
+    ids = {"table": physical}
+
+    loaded = 0
+    try:
+        with warehouse.transaction(engine) as conn:
+            # A leftover from a publish that died before it was recorded has no readers.
+            warehouse.run_sql("publish/drop_table", conn=conn, identifiers=ids)
+            warehouse.run_sql(ddl, conn=conn, identifiers=ids)
+        for frame in frames:
+            with warehouse.transaction(engine) as conn:
+                loaded += warehouse.write_frame(frame, physical, conn=conn)
+        with warehouse.transaction(engine) as conn:
+            counted = int(warehouse.scalar("publish/count_rows", conn=conn, identifiers=ids))
+            if counted != loaded or counted == 0:
+                raise PublishError(
+                    f"Audit of {physical} failed: {counted} rows in the table, {loaded} loaded"
+                )
+            warehouse.run_sql(
+                "publish/record_version",
+                {
+                    "table_name": table,
+                    "version": version,
+                    "physical_table": physical,
+                    "run_id": run_id,
+                    "model_version": model_version,
+                    "data_interval_start_at": data_interval[0],
+                    "data_interval_end_at": data_interval[1],
+                    "row_count": counted,
+                    "published_at": datetime.now(timezone.utc),
+                },
+                conn=conn,
+            )
+            _point_readers(conn, table, version)
+    except BaseException:
+        log.exception("Publishing %s failed; readers keep the previous version", physical)
+        with warehouse.transaction(engine) as conn:
+            warehouse.run_sql("publish/drop_table", conn=conn, identifiers=ids)
+        raise
+
+    log.info("Published %s rows of %s as version %s (%s)", counted, table, version, physical)
+    _prune(engine, table)
+    return Published(table, version, physical, counted)
+
+
+def _point_readers(conn: sa.Connection, table: str, version: int) -> None:
+    warehouse.run_sql(
+        "publish/point_view",
+        conn=conn,
+        identifiers={"view": table, "table": physical_name(table, version)},
+    )
+    warehouse.run_sql("publish/mark_current", {"table_name": table, "version": version}, conn=conn)
+
+
+def _prune(engine: sa.Engine, table: str) -> None:
+    """Drop versions older than the KEEP_VERSIONS newest ones."""
+    with warehouse.transaction(engine) as conn:
+        versions = list_versions(table, conn)
+        for version in versions["version"].iloc[KEEP_VERSIONS:]:
+            warehouse.run_sql(
+                "publish/drop_table", conn=conn, identifiers={"table": physical_name(table, version)}
+            )
+            warehouse.run_sql(
+                "publish/forget_version", {"table_name": table, "version": int(version)}, conn=conn
+            )
+            log.info("Dropped old version %s of %s", version, table)
+
+
+def rollback(table: str, engine: sa.Engine | None = None) -> int:
+    """Point readers of `table` back at the version before the current one; returns it."""
+    _check_table(table)
+    engine = engine or warehouse.get_engine()
+    with warehouse.transaction(engine) as conn:
+        versions = list_versions(table, conn)
+        current = current_version(table, conn)
+        older = versions[versions["version"] < (current or 0)]
+        if older.empty:
+            raise PublishError(f"{table} has no version older than {current} to roll back to")
+        target = int(older["version"].iloc[0])
+        _point_readers(conn, table, target)
+    log.info("Rolled %s back from version %s to %s", table, current, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m include.publish rollback <table>` or `... versions <table>`."""
+    parser = argparse.ArgumentParser(prog="python -m include.publish")
+    parser.add_argument("action", choices=["rollback", "versions"])
+    parser.add_argument("table", choices=sorted(PUBLISHED_TABLES))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    if args.action == "rollback":
+        print(f"{args.table}: readers now see version {rollback(args.table)}")
+    else:
+        print(list_versions(args.table).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

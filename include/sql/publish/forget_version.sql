@@ -1,0 +1,2 @@
+DELETE FROM published_tables
+WHERE table_name = :table_name AND version = :version;

@@ -1,0 +1,7 @@
+INSERT INTO published_tables (
+    table_name, version, physical_table, run_id, model_version,
+    data_interval_start_at, data_interval_end_at, row_count, published_at, is_current
+) VALUES (
+    :table_name, :version, :physical_table, :run_id, :model_version,
+    :data_interval_start_at, :data_interval_end_at, :row_count, :published_at, 0
+);

@@ -6,7 +6,7 @@ Tasks never care which back end they talk to. Dialect differences live here and 
 Conventions:
 - timestamps are stored as naive UTC; on SQLite as text `YYYY-MM-DD HH:MM:SS`, which sorts and
   compares correctly, so bound datetime parameters are normalised to that form;
-- columns whose name ends in `_at` are returned as pandas datetimes on both back ends;
+- columns named `as_of` or ending in `_at` are returned as pandas datetimes on both back ends;
 - identifiers that vary (versioned table names) are substituted only after `check_identifier`.
 """
 
@@ -257,7 +257,7 @@ def _parse_timestamps(frame: pd.DataFrame, parse_dates: list[str] | None) -> pd.
     import pandas as pd
 
     for col in frame.columns:
-        if col.endswith("_at") or (parse_dates and col in parse_dates):
+        if col.endswith("_at") or col == "as_of" or (parse_dates and col in parse_dates):
             frame[col] = pd.to_datetime(frame[col], format="mixed")
     return frame
 

@@ -21,7 +21,7 @@ def _recommendations(customers: range, product_offset: int = 0) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         rows,
-        columns=["customer_id", "rank", "product_id", "score", "source", "model_version", "generated_at"],
+        columns=["customer_id", "rank", "product_id", "score", "source", "model_version", "as_of"],
     )
 
 

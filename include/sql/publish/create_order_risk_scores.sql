@@ -9,6 +9,6 @@ CREATE TABLE {table} (
     band            TEXT NOT NULL,
     reasons         TEXT NOT NULL,
     model_version   TEXT NOT NULL,
-    generated_at    TIMESTAMP NOT NULL
+    as_of           TIMESTAMP NOT NULL
 );
 CREATE INDEX ix_{table}_band_ordered_at ON {table} (band, ordered_at);

@@ -6,6 +6,6 @@ CREATE TABLE {table} (
     score           DOUBLE PRECISION NOT NULL,
     source          TEXT NOT NULL,
     model_version   TEXT NOT NULL,
-    generated_at    TIMESTAMP NOT NULL,
+    as_of           TIMESTAMP NOT NULL,
     PRIMARY KEY (customer_id, rank)
 );

@@ -5,6 +5,6 @@ CREATE TABLE {table} (
     similar_product_id  BIGINT NOT NULL,
     score               DOUBLE PRECISION NOT NULL,
     model_version       TEXT NOT NULL,
-    generated_at        TIMESTAMP NOT NULL,
+    as_of               TIMESTAMP NOT NULL,
     PRIMARY KEY (product_id, rank)
 );

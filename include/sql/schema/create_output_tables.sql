@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
     holdout_rows         BIGINT NOT NULL,
     params               TEXT NOT NULL,
     metrics              TEXT NOT NULL,
+    comparison           TEXT NOT NULL,
     primary_metric       DOUBLE PRECISION,
     decision             TEXT NOT NULL,
     is_champion          INTEGER NOT NULL DEFAULT 0,

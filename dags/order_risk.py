@@ -1,0 +1,133 @@
+"""
+### Order risk — retrain, evaluate, score recent orders, publish with bands and reasons
+
+Triggered when the validation DAG has passed an interval (asset `validated_orders`); can also be
+triggered by hand with the parameters below.
+
+1. **extract_orders**: SQL joins orders with their customer and basket; chargebacks known at the
+   run's end are the labels.
+2. **build_features**: point-in-time features (each order sees only earlier orders); an order is
+   labelled only once `maturity_days` old; the newest matured days are the holdout.
+3. **train_candidate** (mapped): logistic regression, gradient boosting and a TensorFlow MLP.
+4. **evaluate_candidates**: PR-AUC, ROC-AUC and recall at the review budget on the same holdout
+   for every candidate and the current champion; the best is promoted only if it beats the
+   champion. The band cut-offs come from the serving model's holdout scores.
+5. **score_orders** (mapped over shards): score, band (approve / review / decline) and the top
+   reasons for every order of the last `recent_days`.
+6. **publish_order_risk_scores**: a new version, switched in for readers in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+from include.assets import ORDER_RISK_SCORES, VALIDATED_ORDERS
+from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS
+
+CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
+
+
+@dag(
+    schedule=VALIDATED_ORDERS,
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "risk"],
+    doc_md=__doc__,
+    params={
+        "retrain": Param(True, type="boolean",
+                         description="Train and evaluate new candidates. Off: score with the current champion."),
+        "review_budget": Param(0.02, type="number", exclusiveMinimum=0, maximum=1,
+                               description="Share of orders the risk team can review; sets the review band and recall@budget."),
+        "decline_share": Param(0.002, type="number", exclusiveMinimum=0, maximum=1,
+                               description="Share of orders declined outright (the riskiest); must be below the review budget."),
+        "as_of": Param(None, type=["null", "string"], format="date",
+                       description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data."),
+        "maturity_days": Param(56, type="integer", minimum=1,
+                               description="An order is labelled only when this old: chargebacks arrive up to 8 weeks late."),
+        "holdout_days": Param(14, type="integer", minimum=1,
+                              description="The newest matured days, held out for evaluation."),
+        "recent_days": Param(7, type="integer", minimum=1,
+                             description="Orders of these last days are scored and published."),
+        "history_days": Param(180, type="integer", minimum=30,
+                              description="Days of orders read for training and point-in-time features."),
+        "n_shards": Param(4, type="integer", minimum=1, maximum=256,
+                          description="Scoring shards: parallel tasks that score orders."),
+    },
+)
+def order_risk() -> None:
+    @task
+    def extract_orders(params: dict[str, Any], run_id: str = "", **context: Any) -> dict[str, Any]:
+        from include.pipeline import order_risk as steps
+        from include.pipeline.common import resolve_window
+
+        window = resolve_window(params, context)
+        return steps.extract(window, history_days=params["history_days"], run_id=run_id)
+
+    @task
+    def build_features(extract_ref: dict[str, Any], params: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+        from include.pipeline import order_risk as steps
+
+        return steps.build_features(extract_ref, maturity_days=params["maturity_days"],
+                                    holdout_days=params["holdout_days"],
+                                    recent_days=params["recent_days"], run_id=run_id)
+
+    @task(map_index_template="{{ candidate }}")
+    def train_candidate(candidate: str, features_ref: dict[str, Any], params: dict[str, Any],
+                        run_id: str = "") -> dict[str, Any]:
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.pipeline import order_risk as steps
+
+        get_current_context()["candidate"] = candidate
+        if not params["retrain"]:
+            raise AirflowSkipException("retrain is off: the current champion scores")
+        return steps.train_candidate(candidate, features_ref, run_id=run_id)
+
+    @task(trigger_rule="none_failed")
+    def evaluate_candidates(trained: list[dict[str, Any]], features_ref: dict[str, Any],
+                            params: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+        from include.pipeline import order_risk as steps
+
+        return steps.evaluate_and_select(list(trained or []), features_ref,
+                                         review_budget=params["review_budget"],
+                                         decline_share=params["decline_share"], run_id=run_id)
+
+    @task
+    def plan_shards(features_ref: dict[str, Any], params: dict[str, Any]) -> list[dict[str, int]]:
+        from include.pipeline import order_risk as steps
+
+        shards = steps.plan_shards(features_ref, n_shards=params["n_shards"])
+        return [{"shard": s, "n_shards": len(shards)} for s in shards]
+
+    @task(map_index_template="shard {{ shard_number }}")
+    def score_orders(shard: dict[str, int], serving: dict[str, Any], features_ref: dict[str, Any],
+                     run_id: str = "") -> str:
+        from airflow.sdk import get_current_context
+
+        from include.pipeline import order_risk as steps
+
+        get_current_context()["shard_number"] = shard["shard"]
+        return steps.score_shard(shard["shard"], shard["n_shards"], serving, features_ref, run_id=run_id)
+
+    @task(outlets=[ORDER_RISK_SCORES])
+    def publish_order_risk_scores(paths: list[str], serving: dict[str, Any],
+                                  features_ref: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+        from include.pipeline import order_risk as steps
+
+        return steps.publish_scores(list(paths), serving, features_ref, run_id=run_id)
+
+    extract_ref = extract_orders()
+    features_ref = build_features(extract_ref)
+    trained = train_candidate.partial(features_ref=features_ref).expand(candidate=CANDIDATES)
+    serving = evaluate_candidates(trained, features_ref)
+    shards = plan_shards(features_ref)
+    scored = score_orders.partial(serving=serving, features_ref=features_ref).expand(shard=shards)
+    publish_order_risk_scores(scored, serving, features_ref)
+
+
+order_risk()

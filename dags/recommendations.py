@@ -1,0 +1,129 @@
+"""
+### Recommendations — retrain, evaluate, score every active customer, publish
+
+Triggered when the validation DAG has passed an interval (asset `validated_interactions`);
+can also be triggered by hand with the parameters below.
+
+1. **extract_interactions**: SQL aggregates events into (customer, product) strengths; the last
+   `holdout_days` before the run's end are held out. Staged as Parquet, XCom carries paths.
+2. **train_candidate** (one mapped task per candidate): popularity, item-kNN and a TensorFlow
+   model that builds a customer from the products they interacted with.
+3. **evaluate_candidates**: Recall@K and NDCG@K on the same holdout for every candidate and the
+   current champion; the best becomes champion only if it beats the champion. All of it is
+   recorded in `model_versions`.
+4. **score_customers** (mapped over shards): top-K for every active customer, excluding what they
+   already bought; popularity for customers without history.
+5. **publish_recommendations** / **publish_similar_products**: a new version of each table,
+   switched in for readers in one transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+from include.assets import RECOMMENDATIONS, SIMILAR_PRODUCTS, VALIDATED_INTERACTIONS
+from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS
+
+CANDIDATES = ["popularity", "item_knn", "tf_item2user"]
+
+
+@dag(
+    schedule=VALIDATED_INTERACTIONS,
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "recommendations"],
+    doc_md=__doc__,
+    params={
+        "retrain": Param(True, type="boolean",
+                         description="Train and evaluate new candidates. Off: score with the current champion."),
+        "k": Param(10, type="integer", minimum=1, maximum=100,
+                   description="Products per customer, and the K of Recall@K / NDCG@K."),
+        "as_of": Param(None, type=["null", "string"], format="date",
+                       description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data."),
+        "history_days": Param(90, type="integer", minimum=7,
+                              description="Days of interactions used to train and to describe customers."),
+        "holdout_days": Param(7, type="integer", minimum=1,
+                              description="The last days before as_of, held out for evaluation."),
+        "active_days": Param(30, type="integer", minimum=1,
+                             description="A customer seen (or signed up) in these days gets recommendations."),
+        "n_shards": Param(4, type="integer", minimum=1, maximum=256,
+                          description="Scoring shards: parallel tasks that score customers."),
+    },
+)
+def recommendations() -> None:
+    @task
+    def extract_interactions(params: dict[str, Any], run_id: str = "", **context: Any) -> dict[str, Any]:
+        from include.pipeline import recommendations as steps
+        from include.pipeline.common import resolve_window
+
+        window = resolve_window(params, context)
+        return steps.extract(window, history_days=params["history_days"],
+                             holdout_days=params["holdout_days"],
+                             active_days=params["active_days"], run_id=run_id)
+
+    @task(map_index_template="{{ candidate }}")
+    def train_candidate(candidate: str, extract_ref: dict[str, Any], params: dict[str, Any],
+                        run_id: str = "") -> dict[str, Any]:
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.pipeline import recommendations as steps
+
+        get_current_context()["candidate"] = candidate
+        if not params["retrain"]:
+            raise AirflowSkipException("retrain is off: the current champion scores")
+        return steps.train_candidate(candidate, extract_ref, run_id=run_id)
+
+    @task(trigger_rule="none_failed")
+    def evaluate_candidates(trained: list[dict[str, Any]], extract_ref: dict[str, Any],
+                            params: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+        from include.pipeline import recommendations as steps
+
+        return steps.evaluate_and_select(list(trained or []), extract_ref, k=params["k"], run_id=run_id)
+
+    @task
+    def plan_shards(extract_ref: dict[str, Any], params: dict[str, Any]) -> list[dict[str, int]]:
+        from include.pipeline import recommendations as steps
+
+        shards = steps.plan_shards(extract_ref, n_shards=params["n_shards"])
+        return [{"shard": s, "n_shards": len(shards)} for s in shards]
+
+    @task(map_index_template="shard {{ shard_number }}")
+    def score_customers(shard: dict[str, int], serving: dict[str, Any], extract_ref: dict[str, Any],
+                        params: dict[str, Any], run_id: str = "") -> str:
+        from airflow.sdk import get_current_context
+
+        from include.pipeline import recommendations as steps
+
+        get_current_context()["shard_number"] = shard["shard"]
+        return steps.score_shard(shard["shard"], shard["n_shards"], serving, extract_ref,
+                                 k=params["k"], run_id=run_id)
+
+    @task(outlets=[RECOMMENDATIONS])
+    def publish_recommendations(paths: list[str], serving: dict[str, Any],
+                                extract_ref: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+        from include.pipeline import recommendations as steps
+
+        return steps.publish_recommendations(list(paths), serving, extract_ref, run_id=run_id)
+
+    @task(outlets=[SIMILAR_PRODUCTS])
+    def publish_similar_products(serving: dict[str, Any], extract_ref: dict[str, Any],
+                                 params: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+        from include.pipeline import recommendations as steps
+
+        return steps.publish_similar_products(serving, extract_ref, k=params["k"], run_id=run_id)
+
+    extract_ref = extract_interactions()
+    trained = train_candidate.partial(extract_ref=extract_ref).expand(candidate=CANDIDATES)
+    serving = evaluate_candidates(trained, extract_ref)
+    shards = plan_shards(extract_ref)
+    scored = score_customers.partial(serving=serving, extract_ref=extract_ref).expand(shard=shards)
+    publish_recommendations(scored, serving, extract_ref)
+    publish_similar_products(serving, extract_ref)
+
+
+recommendations()

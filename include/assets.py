@@ -1,0 +1,14 @@
+"""The Airflow Assets through which the DAGs hand over to each other (cheap to import)."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+# Updated by the validation DAG when an interval's events, customers and products passed.
+VALIDATED_INTERACTIONS = Asset(name="validated_interactions", uri="shopflow://warehouse/interactions")
+# Updated by the validation DAG when an interval's orders, order items and chargebacks passed.
+VALIDATED_ORDERS = Asset(name="validated_orders", uri="shopflow://warehouse/orders")
+# Updated when a new version of a published table is live.
+RECOMMENDATIONS = Asset(name="recommendations", uri="shopflow://warehouse/recommendations")
+SIMILAR_PRODUCTS = Asset(name="similar_products", uri="shopflow://warehouse/similar_products")
+ORDER_RISK_SCORES = Asset(name="order_risk_scores", uri="shopflow://warehouse/order_risk_scores")

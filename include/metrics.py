@@ -1,0 +1,196 @@
+"""Evaluation metrics for the recommender and the risk model.
+
+Pure numpy functions with no side effects. Ranking metrics take, per user, the recommended
+product ids in rank order and the set of relevant product ids; classification metrics take
+binary labels and real-valued scores (higher means more likely positive).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "average_precision",
+    "ndcg_at_k",
+    "precision_at_budget",
+    "recall_at_budget",
+    "recall_at_k",
+    "roc_auc",
+]
+
+
+# --------------------------------------------------------------------------- ranking metrics
+
+
+def _check_ranking_input(
+    recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int
+) -> list[int]:
+    """Validate ranking-metric input; return the indices of users with >= 1 relevant item."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if len(recommended) != len(relevant):
+        raise ValueError(
+            f"recommended and relevant must have one entry per user, "
+            f"got {len(recommended)} and {len(relevant)}"
+        )
+    if len(recommended) == 0:
+        raise ValueError("ranking metrics need at least one user, got none")
+    users = [i for i, items in enumerate(relevant) if len(items) > 0]
+    if not users:
+        raise ValueError("no user has a relevant item; the metric is undefined")
+    return users
+
+
+def recall_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> float:
+    """Mean over users with >= 1 relevant item of |top-k ∩ relevant| / |relevant|.
+
+    Args:
+        recommended: per user, product ids in rank order (best first); may be shorter than k.
+        relevant: per user, the set of relevant product ids.
+        k: the cut-off.
+
+    Raises:
+        ValueError: on mismatched lengths, no users, no user with a relevant item, or k < 1.
+    """
+    users = _check_ranking_input(recommended, relevant, k)
+    values = [
+        len(set(list(recommended[u])[:k]) & set(relevant[u])) / len(relevant[u]) for u in users
+    ]
+    return float(np.mean(values))
+
+
+def ndcg_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> float:
+    """Mean over users with >= 1 relevant item of DCG@k / IDCG@k with binary relevance.
+
+    DCG@k = sum over relevant items at rank r <= k of 1 / log2(r + 1); IDCG@k is the DCG of
+    an ideal list with min(|relevant|, k) relevant items on top. A product repeated in a list
+    counts only at its first rank.
+
+    Raises:
+        ValueError: on mismatched lengths, no users, no user with a relevant item, or k < 1.
+    """
+    users = _check_ranking_input(recommended, relevant, k)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    values = []
+    for u in users:
+        rel = set(relevant[u])
+        seen: set[int] = set()
+        gains = np.zeros(k)
+        for position, item in enumerate(list(recommended[u])[:k]):
+            if item in rel and item not in seen:
+                gains[position] = 1.0
+            seen.add(item)
+        dcg = float(np.sum(gains * discounts))
+        idcg = float(np.sum(discounts[: min(len(rel), k)]))
+        values.append(dcg / idcg)
+    return float(np.mean(values))
+
+
+# -------------------------------------------------------------------- classification metrics
+
+
+def _check_binary_input(
+    y_true: npt.ArrayLike, scores: npt.ArrayLike
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Validate labels (0/1 or bool) and finite scores of equal, non-zero length."""
+    y = np.asarray(y_true)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.ndim != 1 or s.ndim != 1:
+        raise ValueError(f"y_true and scores must be 1-D, got shapes {y.shape} and {s.shape}")
+    if len(y) != len(s):
+        raise ValueError(f"y_true and scores must have the same length, got {len(y)} and {len(s)}")
+    if len(y) == 0:
+        raise ValueError("y_true and scores are empty")
+    if y.dtype != np.bool_:
+        if not np.issubdtype(y.dtype, np.number) or not np.all(np.isin(y, (0, 1))):
+            raise ValueError("y_true must hold only 0/1 (or booleans)")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite (no NaN or infinity)")
+    return y.astype(bool), s
+
+
+def average_precision(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Area under the precision-recall curve as average precision.
+
+    AP = sum_n (R_n - R_{n-1}) * P_n over the distinct score thresholds, highest first; tied
+    scores form one threshold, as in sklearn.metrics.average_precision_score.
+
+    Raises:
+        ValueError: on empty or malformed input, or when there is no positive label.
+    """
+    y, s = _check_binary_input(y_true, scores)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        raise ValueError("average precision is undefined without a positive label")
+    order = np.argsort(-s, kind="stable")
+    y_sorted, s_sorted = y[order], s[order]
+    # The last position of each group of tied scores is where that threshold ends.
+    ends = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s_sorted) - 1]
+    tp = np.cumsum(y_sorted)[ends]
+    predicted = ends + 1
+    precision = tp / predicted
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def roc_auc(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Area under the ROC curve: P(score of a positive > score of a negative), ties count half.
+
+    Computed with the Mann-Whitney U statistic on average ranks.
+
+    Raises:
+        ValueError: on empty or malformed input, or when only one class is present.
+    """
+    y, s = _check_binary_input(y_true, scores)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("ROC AUC needs both classes in y_true, got only one")
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    # Average 1-based rank of each distinct score value.
+    upper = np.cumsum(counts)
+    average_rank = upper - (counts - 1) / 2.0
+    ranks = average_rank[inverse]
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def _reviewed(y_true: npt.ArrayLike, scores: npt.ArrayLike, budget: float) -> tuple[int, int, int]:
+    """(positives among reviewed, number reviewed, total positives) for a review budget."""
+    y, s = _check_binary_input(y_true, scores)
+    if isinstance(budget, bool) or not (0.0 < float(budget) <= 1.0):
+        raise ValueError(f"budget must be a share in (0, 1], got {budget!r}")
+    n = len(y)
+    # Round away float noise (0.1 * 30 = 3.0000000000000004) before taking the ceiling.
+    n_review = max(1, min(n, math.ceil(round(float(budget) * n, 9))))
+    order = np.argsort(-s, kind="stable")  # ties: the earlier order is reviewed first
+    caught = int(y[order[:n_review]].sum())
+    return caught, n_review, int(y.sum())
+
+
+def recall_at_budget(y_true: npt.ArrayLike, scores: npt.ArrayLike, budget: float) -> float:
+    """Share of all positives among the top ceil(budget * n) scored orders.
+
+    Ties in score are broken by position: the earlier order is reviewed first.
+
+    Raises:
+        ValueError: on empty or malformed input, budget outside (0, 1], or no positive label.
+    """
+    caught, _, n_pos = _reviewed(y_true, scores, budget)
+    if n_pos == 0:
+        raise ValueError("recall is undefined without a positive label")
+    return caught / n_pos
+
+
+def precision_at_budget(y_true: npt.ArrayLike, scores: npt.ArrayLike, budget: float) -> float:
+    """Share of positives among the top ceil(budget * n) scored orders (ties as in recall).
+
+    Raises:
+        ValueError: on empty or malformed input or budget outside (0, 1].
+    """
+    caught, n_review, _ = _reviewed(y_true, scores, budget)
+    return caught / n_review

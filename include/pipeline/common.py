@@ -1,0 +1,111 @@
+"""What the model DAGs share: which moment a run is "as of", and how work is split in shards."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from include import warehouse
+
+log = logging.getLogger(__name__)
+
+# Name of the asset-event extra that carries the end of the validated data interval.
+INTERVAL_END_KEY = "data_interval_end"
+INTERVAL_START_KEY = "data_interval_start"
+
+
+def to_naive_utc(value: datetime | str) -> datetime:
+    """A naive UTC datetime from an aware/naive datetime or an ISO string (date or datetime)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """The data a run may see: everything strictly before `as_of`.
+
+    `interval_start`/`as_of` form the data interval recorded with the run's outputs.
+    """
+
+    interval_start: datetime
+    as_of: datetime
+
+    def to_dict(self) -> dict[str, str]:
+        """For XCom."""
+        return {"interval_start": self.interval_start.isoformat(), "as_of": self.as_of.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, str]) -> RunWindow:
+        """From XCom."""
+        return cls(to_naive_utc(data["interval_start"]), to_naive_utc(data["as_of"]))
+
+    @property
+    def interval(self) -> tuple[datetime, datetime]:
+        """(start, end) of the data interval."""
+        return self.interval_start, self.as_of
+
+
+def _asset_event_interval(context: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
+    events = context.get("triggering_asset_events") or {}
+    best: tuple[datetime, datetime] | None = None
+    for asset_events in events.values():
+        for event in asset_events:
+            extra = getattr(event, "extra", None) or {}
+            if INTERVAL_END_KEY in extra:
+                end = to_naive_utc(extra[INTERVAL_END_KEY])
+                start = to_naive_utc(extra.get(INTERVAL_START_KEY, extra[INTERVAL_END_KEY]))
+                if best is None or end > best[1]:
+                    best = (start, end)
+    return best
+
+
+def latest_data_day_end() -> datetime:
+    """Midnight after the newest event in the warehouse: the end of the last full day of data."""
+    latest = warehouse.scalar("recommendations/select_latest_event")
+    if latest is None:
+        raise ValueError("The warehouse has no events: build the shop first (make shop)")
+    latest = to_naive_utc(latest.to_pydatetime() if hasattr(latest, "to_pydatetime") else latest)
+    return datetime(latest.year, latest.month, latest.day) + timedelta(days=1)
+
+
+def resolve_window(params: Mapping[str, Any], context: Mapping[str, Any]) -> RunWindow:
+    """Decide the run's data window, in order of precedence.
+
+    1. the `as_of` Param of a manual trigger (a date: the run sees data before it);
+    2. the data interval that the validation run put on the triggering asset event;
+    3. the run's own data interval, when it is a real interval (a scheduled run);
+    4. the end of the newest day of data in the warehouse.
+    """
+    if params.get("as_of"):
+        as_of = to_naive_utc(str(params["as_of"]))
+        window = RunWindow(as_of - timedelta(days=1), as_of)
+        source = "the as_of parameter"
+    elif (from_event := _asset_event_interval(context)) is not None:
+        window = RunWindow(*from_event)
+        source = "the triggering asset event"
+    elif (
+        context.get("data_interval_start") is not None
+        and context.get("data_interval_end") is not None
+        and context["data_interval_end"] > context["data_interval_start"]
+    ):
+        window = RunWindow(
+            to_naive_utc(context["data_interval_start"]), to_naive_utc(context["data_interval_end"])
+        )
+        source = "the run's data interval"
+    else:
+        as_of = latest_data_day_end()
+        window = RunWindow(as_of - timedelta(days=1), as_of)
+        source = "the newest data in the warehouse"
+    log.info("Run window [%s, %s) from %s", window.interval_start, window.as_of, source)
+    return window
+
+
+def shard_of(ids: Any, n_shards: int) -> Any:
+    """The shard of each id: a stable modulo, so a re-run splits the same way."""
+    return ids % n_shards

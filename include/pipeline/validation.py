@@ -1,0 +1,39 @@
+"""The steps of the validation DAG."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from include import validation
+from include.pipeline.common import INTERVAL_END_KEY, INTERVAL_START_KEY, to_naive_utc
+
+log = logging.getLogger(__name__)
+
+
+def resolve_interval(
+    day: str | None, interval_start: datetime | None, interval_end: datetime | None
+) -> dict[str, str]:
+    """The interval to validate: one whole `day` if given, else the run's data interval."""
+    if day:
+        start = to_naive_utc(day)
+        end = start + timedelta(days=1)
+    elif interval_start is not None and interval_end is not None and interval_end > interval_start:
+        start, end = to_naive_utc(interval_start), to_naive_utc(interval_end)
+    else:
+        raise ValueError("This run has no data interval: trigger it with the `day` parameter")
+    log.info("Validating [%s, %s)", start, end)
+    return {INTERVAL_START_KEY: start.isoformat(), INTERVAL_END_KEY: end.isoformat()}
+
+
+def validate(table: str, interval: dict[str, str], *, run_id: str) -> dict[str, Any]:
+    """Validate one table on the interval; raises DataQualityError on a critical failure."""
+    results = validation.validate_table(
+        table,
+        to_naive_utc(interval[INTERVAL_START_KEY]),
+        to_naive_utc(interval[INTERVAL_END_KEY]),
+        run_id=run_id,
+    )
+    failed_warnings = [r.describe() for r in results if not r.success]
+    return {"table": table, "rules": len(results), "warnings": failed_warnings}

@@ -1,0 +1,1 @@
+SELECT MAX(event_at) AS latest_at FROM events;

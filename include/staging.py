@@ -1,0 +1,60 @@
+"""Run-scoped staging of extracts and scores as Parquet files.
+
+XCom carries the paths this module returns, never the frames themselves. Every run writes
+under its own folder, so a re-run of a data interval never mixes with another run's files.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from include import settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def run_dir(dag_id: str, run_id: str) -> Path:
+    """The staging folder of one DAG run."""
+    return settings.staging_dir() / _UNSAFE.sub("_", dag_id) / _UNSAFE.sub("_", run_id)
+
+
+def write_parquet(frame: pd.DataFrame, dag_id: str, run_id: str, name: str) -> str:
+    """Write `frame` as `<run_dir>/<name>.parquet` and return the path (for XCom)."""
+    path = run_dir(dag_id, run_id) / f"{_UNSAFE.sub('_', name)}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)  # a reader never sees a half-written file
+    log.info("Staged %s rows at %s", len(frame), path)
+    return str(path)
+
+
+def read_parquet(path: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a staged frame."""
+    import pandas as pd
+
+    return pd.read_parquet(path, columns=columns)
+
+
+def prune(dag_id: str, keep_days: float = 7.0) -> int:
+    """Delete staging folders of `dag_id` older than `keep_days`; returns how many."""
+    root = settings.staging_dir() / _UNSAFE.sub("_", dag_id)
+    if not root.exists():
+        return 0
+    cutoff = time.time() - keep_days * 86400
+    removed = 0
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

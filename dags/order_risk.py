@@ -60,7 +60,7 @@ CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
 )
 def order_risk() -> None:
     @task
-    def extract_orders(params: dict[str, Any], run_id: str = "", **context: Any) -> dict[str, Any]:
+    def extract_orders(params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
         from include.pipeline.common import resolve_window
 
@@ -68,7 +68,7 @@ def order_risk() -> None:
         return steps.extract(window, history_days=params["history_days"], run_id=run_id)
 
     @task
-    def build_features(extract_ref: dict[str, Any], params: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+    def build_features(extract_ref: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
 
         return steps.build_features(extract_ref, maturity_days=params["maturity_days"],
@@ -76,8 +76,8 @@ def order_risk() -> None:
                                     recent_days=params["recent_days"], run_id=run_id)
 
     @task(map_index_template="{{ candidate }}")
-    def train_candidate(candidate: str, features_ref: dict[str, Any], params: dict[str, Any],
-                        run_id: str = "") -> dict[str, Any]:
+    def train_candidate(candidate: str, features_ref: dict[str, Any], params: dict[str, Any] | None = None,
+                        run_id: str | None = None) -> dict[str, Any]:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -90,7 +90,7 @@ def order_risk() -> None:
 
     @task(trigger_rule="none_failed")
     def evaluate_candidates(trained: list[dict[str, Any]], features_ref: dict[str, Any],
-                            params: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+                            params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
 
         return steps.evaluate_and_select(list(trained or []), features_ref,
@@ -98,7 +98,7 @@ def order_risk() -> None:
                                          decline_share=params["decline_share"], run_id=run_id)
 
     @task
-    def plan_shards(features_ref: dict[str, Any], params: dict[str, Any]) -> list[dict[str, int]]:
+    def plan_shards(features_ref: dict[str, Any], params: dict[str, Any] | None = None) -> list[dict[str, int]]:
         from include.pipeline import order_risk as steps
 
         shards = steps.plan_shards(features_ref, n_shards=params["n_shards"])
@@ -106,7 +106,7 @@ def order_risk() -> None:
 
     @task(map_index_template="shard {{ shard_number }}")
     def score_orders(shard: dict[str, int], serving: dict[str, Any], features_ref: dict[str, Any],
-                     run_id: str = "") -> str:
+                     run_id: str | None = None) -> str:
         from airflow.sdk import get_current_context
 
         from include.pipeline import order_risk as steps
@@ -116,7 +116,7 @@ def order_risk() -> None:
 
     @task(outlets=[ORDER_RISK_SCORES])
     def publish_order_risk_scores(paths: list[str], serving: dict[str, Any],
-                                  features_ref: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+                                  features_ref: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
 
         return steps.publish_scores(list(paths), serving, features_ref, run_id=run_id)

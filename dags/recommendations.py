@@ -56,7 +56,7 @@ CANDIDATES = ["popularity", "item_knn", "tf_item2user"]
 )
 def recommendations() -> None:
     @task
-    def extract_interactions(params: dict[str, Any], run_id: str = "", **context: Any) -> dict[str, Any]:
+    def extract_interactions(params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
         from include.pipeline.common import resolve_window
 
@@ -66,8 +66,8 @@ def recommendations() -> None:
                              active_days=params["active_days"], run_id=run_id)
 
     @task(map_index_template="{{ candidate }}")
-    def train_candidate(candidate: str, extract_ref: dict[str, Any], params: dict[str, Any],
-                        run_id: str = "") -> dict[str, Any]:
+    def train_candidate(candidate: str, extract_ref: dict[str, Any], params: dict[str, Any] | None = None,
+                        run_id: str | None = None) -> dict[str, Any]:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -80,13 +80,13 @@ def recommendations() -> None:
 
     @task(trigger_rule="none_failed")
     def evaluate_candidates(trained: list[dict[str, Any]], extract_ref: dict[str, Any],
-                            params: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+                            params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
 
         return steps.evaluate_and_select(list(trained or []), extract_ref, k=params["k"], run_id=run_id)
 
     @task
-    def plan_shards(extract_ref: dict[str, Any], params: dict[str, Any]) -> list[dict[str, int]]:
+    def plan_shards(extract_ref: dict[str, Any], params: dict[str, Any] | None = None) -> list[dict[str, int]]:
         from include.pipeline import recommendations as steps
 
         shards = steps.plan_shards(extract_ref, n_shards=params["n_shards"])
@@ -94,7 +94,7 @@ def recommendations() -> None:
 
     @task(map_index_template="shard {{ shard_number }}")
     def score_customers(shard: dict[str, int], serving: dict[str, Any], extract_ref: dict[str, Any],
-                        params: dict[str, Any], run_id: str = "") -> str:
+                        params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
         from airflow.sdk import get_current_context
 
         from include.pipeline import recommendations as steps
@@ -105,14 +105,14 @@ def recommendations() -> None:
 
     @task(outlets=[RECOMMENDATIONS])
     def publish_recommendations(paths: list[str], serving: dict[str, Any],
-                                extract_ref: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+                                extract_ref: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
 
         return steps.publish_recommendations(list(paths), serving, extract_ref, run_id=run_id)
 
     @task(outlets=[SIMILAR_PRODUCTS])
     def publish_similar_products(serving: dict[str, Any], extract_ref: dict[str, Any],
-                                 params: dict[str, Any], run_id: str = "") -> dict[str, Any]:
+                                 params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
 
         return steps.publish_similar_products(serving, extract_ref, k=params["k"], run_id=run_id)

@@ -43,7 +43,7 @@ SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "ch
 )
 def warehouse_validation() -> None:
     @task
-    def resolve_interval(params: dict[str, Any], data_interval_start=None, data_interval_end=None) -> dict[str, str]:  # noqa: ANN001
+    def resolve_interval(params: dict[str, Any] | None = None, data_interval_start=None, data_interval_end=None) -> dict[str, str]:  # noqa: ANN001
         """The day to validate: the `day` Param, or the run's data interval."""
         from include.pipeline.validation import resolve_interval
 

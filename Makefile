@@ -1,0 +1,56 @@
+# Shopflow: `make demo` and `make test` are all a newcomer needs (Python 3.11 on the PATH).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
+
+export PYTHONPATH := $(CURDIR)
+export AIRFLOW_HOME ?= $(CURDIR)/var/airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export TF_CPP_MIN_LOG_LEVEL := 2
+export GX_ANALYTICS_ENABLED := False
+
+.PHONY: install demo test test-fast lint format airflow shop append-day lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: install  ## build the small shop in the embedded warehouse and run the three DAGs
+	$(BIN)/airflow db migrate > /dev/null
+	$(BIN)/python -m include.demo
+
+test: install  ## the whole test suite (PostgreSQL required)
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+airflow: install  ## Airflow web UI and scheduler on the project's DAGs and warehouse
+	@echo "Starting Airflow at http://localhost:8080 -- user 'admin', password printed below"
+	@echo "and saved in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
+	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin $(BIN)/airflow standalone
+
+shop: install  ## (re)build the embedded warehouse with the small shop, 90 days
+	$(BIN)/python -m include.simulator build --preset small --days 90 --replace
+
+append-day: install  ## the shop lives one more day
+	$(BIN)/python -m include.simulator append-day
+
+lock:  ## re-resolve requirements.lock from requirements.txt
+	$(BIN)/uv pip compile --python-version 3.11 requirements.txt -o requirements.lock
+
+clean:
+	rm -rf var/staging var/models var/warehouse.db* var/test-airflow

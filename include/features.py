@@ -243,10 +243,7 @@ def _amount_vs_previous_median(frame: pd.DataFrame, amount: pd.Series) -> np.nda
     )
     # The running median up to the previous order of the same customer.
     previous = (
-        pd.Series(running, index=frame.index)
-        .groupby(frame["customer_id"], sort=False)
-        .shift(1)
-        .to_numpy()
+        pd.Series(running, index=frame.index).groupby(frame["customer_id"], sort=False).shift(1).to_numpy()
     )
     usable = previous > 0
     ratio = np.ones(len(frame))
@@ -254,9 +251,7 @@ def _amount_vs_previous_median(frame: pd.DataFrame, amount: pd.Series) -> np.nda
     return ratio
 
 
-def _orders_in_window(
-    frame: pd.DataFrame, prior_orders: np.ndarray, window: pd.Timedelta
-) -> np.ndarray:
+def _orders_in_window(frame: pd.DataFrame, prior_orders: np.ndarray, window: pd.Timedelta) -> np.ndarray:
     """Count of the customer's earlier orders placed at most `window` before each order.
 
     `frame` is in chronological order; `prior_orders` numbers each customer's orders 0, 1, ...

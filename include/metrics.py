@@ -57,9 +57,7 @@ def recall_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int
         ValueError: on mismatched lengths, no users, no user with a relevant item, or k < 1.
     """
     users = _check_ranking_input(recommended, relevant, k)
-    values = [
-        len(set(list(recommended[u])[:k]) & set(relevant[u])) / len(relevant[u]) for u in users
-    ]
+    values = [len(set(list(recommended[u])[:k]) & set(relevant[u])) / len(relevant[u]) for u in users]
     return float(np.mean(values))
 
 

@@ -97,3 +97,15 @@ def postgres_warehouse_url(
     monkeypatch.setenv("SHOPFLOW_VAR_DIR", str(tmp_path / "var"))
     warehouse.create_schema(warehouse.get_engine(postgres_database))
     return postgres_database
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata database, migrated once per test session (for dag.test())."""
+    import subprocess
+    import sys
+
+    _AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=600)
+    return _AIRFLOW_HOME

@@ -21,7 +21,6 @@ from __future__ import annotations
 import abc
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -59,7 +58,7 @@ HIDDEN_UNITS = 64
 # Passes over the training customers; each pass samples a fresh target per example.
 EPOCHS = 8
 # Training examples drawn per customer in each pass.
-SAMPLES_PER_CUSTOMER = 4
+SAMPLES_PER_CUSTOMER = 2
 # Examples per gradient step.
 BATCH_SIZE = 256
 # Adam learning rate.
@@ -93,9 +92,7 @@ def _check_interactions(frame: pd.DataFrame, columns: Iterable[str] = HISTORY_CO
         raise ValueError("interactions have a negative purchase count")
     duplicated = int(frame.duplicated(["customer_id", "product_id"]).sum())
     if duplicated:
-        raise ValueError(
-            f"interactions must have one row per (customer_id, product_id); {duplicated} repeat"
-        )
+        raise ValueError(f"interactions must have one row per (customer_id, product_id); {duplicated} repeat")
 
 
 def _check_k(k: int) -> int:
@@ -129,9 +126,16 @@ class _History:
 
 
 def _build_history(
-    interactions: pd.DataFrame, products: np.ndarray, customer_ids: np.ndarray | None = None
+    interactions: pd.DataFrame,
+    products: np.ndarray,
+    customer_ids: np.ndarray | None = None,
+    *,
+    checked: bool = False,
 ) -> _History:
-    """The histories of `customer_ids` (all customers when None) over the known `products`."""
+    """The histories of `customer_ids` (all customers when None) over the known `products`.
+
+    `checked` skips validating the frame again when the caller has just done so.
+    """
     missing = [c for c in HISTORY_COLUMNS if c not in interactions.columns]
     if missing:
         raise ValueError(f"interactions lack column(s) {missing}; got {list(interactions.columns)}")
@@ -139,16 +143,15 @@ def _build_history(
     if customer_ids is not None:
         wanted = np.unique(np.asarray(customer_ids, dtype=np.int64))
         frame = frame[frame["customer_id"].isin(wanted)]
-    _check_interactions(frame)
+    if not checked:
+        _check_interactions(frame)
     customers = frame["customer_id"].to_numpy(np.int64)
     column = _index_of(products, frame["product_id"].to_numpy(np.int64))
     known = column >= 0
     ids, row = np.unique(customers[known], return_inverse=True)
     column = column[known]
     shape = (len(ids), len(products))
-    weights = sp.csr_matrix(
-        (frame["weight"].to_numpy(np.float64)[known], (row, column)), shape=shape
-    )
+    weights = sp.csr_matrix((frame["weight"].to_numpy(np.float64)[known], (row, column)), shape=shape)
     bought = frame["purchases"].to_numpy(np.float64)[known] > 0
     purchased = sp.csr_matrix(
         (np.ones(int(bought.sum()), dtype=bool), (row[bought], column[bought])), shape=shape
@@ -222,9 +225,7 @@ def _ranked_frame(
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: pd.Series(dtype=np.float64 if c == "score" else np.int64) for c in columns}
-    )
+    return pd.DataFrame({c: pd.Series(dtype=np.float64 if c == "score" else np.int64) for c in columns})
 
 
 # ------------------------------------------------------------------------ saving & loading
@@ -242,12 +243,11 @@ def _read_meta(directory: Path, expected_name: str | None = None) -> dict[str, A
         raise FileNotFoundError(f"no saved recommender at {directory}: {META_FILE} is missing")
     meta = json.loads(path.read_text())
     if expected_name is not None and meta.get("name") != expected_name:
-        raise ValueError(
-            f"{directory} holds a {meta.get('name')!r} recommender, not {expected_name!r}"
-        )
+        raise ValueError(f"{directory} holds a {meta.get('name')!r} recommender, not {expected_name!r}")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{directory} has format version {meta.get('format_version')!r}, "
-                         f"expected {FORMAT_VERSION}")
+        raise ValueError(
+            f"{directory} has format version {meta.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
     return meta
 
 
@@ -310,7 +310,7 @@ class Recommender(abc.ABC):
         if interactions.empty:
             raise ValueError("interactions are empty; nothing to fit on")
         self._products = np.unique(interactions["product_id"].to_numpy(np.int64))
-        history = _build_history(interactions, self._products)
+        history = _build_history(interactions, self._products, checked=True)
         self._fitted = {
             "interactions": len(interactions),
             "customers": history.n_customers,
@@ -318,18 +318,14 @@ class Recommender(abc.ABC):
         }
         return history
 
-    def customers_with_history(
-        self, interactions: pd.DataFrame, customer_ids: np.ndarray
-    ) -> np.ndarray:
+    def customers_with_history(self, interactions: pd.DataFrame, customer_ids: np.ndarray) -> np.ndarray:
         """The given customers (sorted, unique) with a history row on a known product."""
         wanted = np.unique(np.asarray(customer_ids, dtype=np.int64))
         frame = interactions[interactions["customer_id"].isin(wanted)]
         known = _index_of(self.products, frame["product_id"].to_numpy(np.int64)) >= 0
         return np.unique(frame["customer_id"].to_numpy(np.int64)[known])
 
-    def recommend(
-        self, interactions: pd.DataFrame, customer_ids: np.ndarray, k: int
-    ) -> pd.DataFrame:
+    def recommend(self, interactions: pd.DataFrame, customer_ids: np.ndarray, k: int) -> pd.DataFrame:
         """Top-k products for each given customer with usable history.
 
         Args:
@@ -348,9 +344,7 @@ class Recommender(abc.ABC):
         step = _batch_rows(len(self.products))
         for start in range(0, history.n_customers, step):
             stop = min(start + step, history.n_customers)
-            indices, scores = self._top_k(
-                history.weights[start:stop], history.purchased[start:stop], k
-            )
+            indices, scores = self._top_k(history.weights[start:stop], history.purchased[start:stop], k)
             frames.append(
                 _ranked_frame(
                     history.customer_ids[start:stop],
@@ -387,9 +381,7 @@ class PopularityRecommender(Recommender):
 
     name: ClassVar[str] = "popularity"
 
-    def __init__(
-        self, recent_days: int = POPULARITY_RECENT_DAYS, neighbours: int = KNN_NEIGHBOURS
-    ) -> None:
+    def __init__(self, recent_days: int = POPULARITY_RECENT_DAYS, neighbours: int = KNN_NEIGHBOURS) -> None:
         super().__init__()
         self.recent_days = int(recent_days)
         self.neighbours = int(neighbours)
@@ -432,7 +424,9 @@ class PopularityRecommender(Recommender):
         )
         log.info(
             "popularity fitted on %d interactions, %d products in %.1fs",
-            len(interactions), len(products), time.perf_counter() - started,
+            len(interactions),
+            len(products),
+            time.perf_counter() - started,
         )
         return self
 
@@ -524,8 +518,9 @@ class ItemKNNRecommender(Recommender):
         n_products = len(self.products)
         matrix = history.weights
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
-        normalised = (matrix @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms),
-                                                  where=norms > 0))).tocsr()
+        normalised = (
+            matrix @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))
+        ).tocsr()
         by_product = normalised.T.tocsr()
 
         def cosine(start: int, stop: int) -> np.ndarray:
@@ -533,9 +528,7 @@ class ItemKNNRecommender(Recommender):
             block[block <= 0] = -np.inf  # unrelated products are not neighbours
             return block
 
-        self._neighbour_idx, self._neighbour_score = _top_neighbours(
-            n_products, self.neighbours, cosine
-        )
+        self._neighbour_idx, self._neighbour_score = _top_neighbours(n_products, self.neighbours, cosine)
         weight = np.asarray(matrix.sum(axis=0)).ravel()
         order = np.lexsort((self.products, -weight))
         self._prior = np.empty(n_products)
@@ -543,7 +536,9 @@ class ItemKNNRecommender(Recommender):
         self._similarity = None
         log.info(
             "item_knn fitted on %d interactions, %d products in %.1fs",
-            len(interactions), n_products, time.perf_counter() - started,
+            len(interactions),
+            n_products,
+            time.perf_counter() - started,
         )
         return self
 
@@ -652,7 +647,9 @@ def build_item2user_model(
     embedded = keras.layers.Embedding(n_products + 1, embedding_dim, name="item_embedding")(items)
     bag = keras.layers.Dot(axes=(1, 1), name="weighted_mean")([weights, embedded])
     hidden = keras.layers.Dense(hidden_units, activation="relu", name="tower_hidden")(bag)
-    customer = keras.layers.Dense(embedding_dim, name="customer_embedding")(hidden)
+    customer = keras.layers.Add(name="customer_embedding")(
+        [bag, keras.layers.Dense(embedding_dim, name="tower_output")(hidden)]
+    )
     # The kernel of this layer holds the output item embeddings, its bias the item biases.
     logits = keras.layers.Dense(n_products, name="item_logits")(customer)
     return keras.Model([items, weights], logits, name="item2user")
@@ -726,7 +723,7 @@ class TFRecommender(Recommender):
         # Target preference: the interaction weight (purchases and carts weigh most).
         preference = np.where(present, np.log(np.maximum(weights, 1e-6)), -np.inf)
 
-        keras.utils.set_random_seed(self.seed)
+        keras.utils.set_random_seed(self.seed)  # also seeds Python's and numpy's global state
         rng = np.random.default_rng(self.seed)
         self._model = build_item2user_model(
             len(self.products), self.max_history, self.embedding_dim, self.hidden_units
@@ -750,12 +747,14 @@ class TFRecommender(Recommender):
                 shuffle=True,
                 verbose=0,
             )
-            log.info("tf_item2user epoch %d/%d loss %.4f", epoch + 1, self.epochs,
-                     result.history["loss"][-1])
+            log.info("tf_item2user epoch %d/%d loss %.4f", epoch + 1, self.epochs, result.history["loss"][-1])
         self._fitted["training_examples_per_epoch"] = len(items)
         log.info(
             "tf_item2user fitted on %d interactions, %d products, %d examples/epoch in %.1fs",
-            len(interactions), len(self.products), len(items), time.perf_counter() - started,
+            len(interactions),
+            len(self.products),
+            len(items),
+            time.perf_counter() - started,
         )
         return self
 
@@ -817,8 +816,7 @@ def load_recommender(directory: Path) -> Recommender:
     """Load any saved candidate, choosing the class by the "name" in its meta.json."""
     name = _read_meta(Path(directory)).get("name")
     if name not in CANDIDATES:
-        raise ValueError(f"{directory} holds an unknown recommender {name!r}; "
-                         f"known: {sorted(CANDIDATES)}")
+        raise ValueError(f"{directory} holds an unknown recommender {name!r}; known: {sorted(CANDIDATES)}")
     return CANDIDATES[name].load(Path(directory))
 
 
@@ -866,8 +864,7 @@ def evaluate_recommender(
     recs = model.recommend(history, users, k)
     lists = recs.sort_values(["customer_id", "rank"]).groupby("customer_id")["product_id"].agg(list)
     recommended = [lists.get(user, []) for user in users]
-    catalogue = np.union1d(history["product_id"].to_numpy(np.int64),
-                           holdout["product_id"].to_numpy(np.int64))
+    catalogue = np.union1d(history["product_id"].to_numpy(np.int64), holdout["product_id"].to_numpy(np.int64))
     return {
         "recall_at_k": recall_at_k(recommended, list(relevant), k),
         "ndcg_at_k": ndcg_at_k(recommended, list(relevant), k),

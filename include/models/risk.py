@@ -80,9 +80,7 @@ class RiskModel(abc.ABC):
             raise ValueError("y must contain only 0 and 1 (drop unlabelled orders first)")
         positives = int(labels.sum())
         if positives == 0 or positives == len(labels):
-            raise ValueError(
-                f"training needs both classes, got {positives} positives in {len(labels)} rows"
-            )
+            raise ValueError(f"training needs both classes, got {positives} positives in {len(labels)} rows")
         self.feature_columns = [str(column) for column in X.columns]
         log.info(
             "Training %s on %d orders (%d positive, %d features)",
@@ -103,7 +101,7 @@ class RiskModel(abc.ABC):
         return self._predict(values)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Each feature's push on each row's score (positive = riskier), shaped like `X`."""
+        """Per row of `X` and model feature: its push on the score (positive = riskier)."""
         self._check_fitted()
         values = self._matrix(X)
         pushes = self._contributions(values) if len(values) else np.empty(values.shape)
@@ -200,9 +198,7 @@ class LogisticRiskModel(RiskModel):
                 ("scale", StandardScaler()),
                 (
                     "classify",
-                    LogisticRegression(
-                        C=LOGISTIC_C, class_weight="balanced", max_iter=LOGISTIC_MAX_ITER
-                    ),
+                    LogisticRegression(C=LOGISTIC_C, class_weight="balanced", max_iter=LOGISTIC_MAX_ITER),
                 ),
             ]
         ).fit(values, labels)
@@ -282,9 +278,7 @@ class GradientBoostingRiskModel(RiskModel):
     def _save_files(self, directory: Path) -> None:
         import joblib
 
-        joblib.dump(
-            {"classifier": self.classifier, "medians": self.medians}, directory / self._FILE
-        )
+        joblib.dump({"classifier": self.classifier, "medians": self.medians}, directory / self._FILE)
 
     def _load_files(self, directory: Path) -> None:
         import joblib
@@ -368,9 +362,9 @@ class TFRiskModel(RiskModel):
         variance = fit_x.var(axis=0)
         variance[variance <= 0] = 1.0
         inputs = keras.Input(shape=(fit_x.shape[1],), name="features")
-        hidden = keras.layers.Normalization(
-            mean=fit_x.mean(axis=0), variance=variance, name="standardise"
-        )(inputs)
+        hidden = keras.layers.Normalization(mean=fit_x.mean(axis=0), variance=variance, name="standardise")(
+            inputs
+        )
         for i, units in enumerate(TF_HIDDEN_UNITS):
             hidden = keras.layers.Dense(
                 units,
@@ -389,9 +383,7 @@ class TFRiskModel(RiskModel):
         return model
 
     def _predict(self, values: np.ndarray) -> np.ndarray:
-        scores = self.model.predict(
-            values.astype("float32"), batch_size=TF_PREDICT_BATCH_SIZE, verbose=0
-        )
+        scores = self.model.predict(values.astype("float32"), batch_size=TF_PREDICT_BATCH_SIZE, verbose=0)
         return scores[:, 0].astype("float64")
 
     def _contributions(self, values: np.ndarray) -> np.ndarray:
@@ -415,9 +407,7 @@ class TFRiskModel(RiskModel):
         import keras
 
         if self._logit_model is None:
-            self._logit_model = keras.Model(
-                self.model.inputs, self.model.get_layer(self._LOGIT_LAYER).output
-            )
+            self._logit_model = keras.Model(self.model.inputs, self.model.get_layer(self._LOGIT_LAYER).output)
         return self._logit_model
 
     def params(self) -> dict[str, Any]:
@@ -475,9 +465,7 @@ def top_reasons(model: RiskModel, X: pd.DataFrame, n: int = 3) -> list[str]:
     reasons: list[str] = []
     for row, order in enumerate(top):
         texts = [
-            describe_reason(columns[j], feature_values[row, j])
-            for j in order
-            if push_values[row, j] > 0
+            describe_reason(columns[j], feature_values[row, j]) for j in order if push_values[row, j] > 0
         ]
         reasons.append("; ".join(texts) if texts else NO_SIGNAL_REASON)
     return reasons
@@ -489,9 +477,7 @@ def _read_meta(directory: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"no saved risk model in {directory} ({META_FILE} is missing)")
     meta = json.loads(path.read_text(encoding="utf-8"))
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has format version {meta.get('format_version')}, expected {FORMAT_VERSION}"
-        )
+        raise ValueError(f"{path} has format version {meta.get('format_version')}, expected {FORMAT_VERSION}")
     return meta
 
 

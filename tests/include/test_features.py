@@ -180,9 +180,7 @@ def test_history_features_match_row_by_row_reference() -> None:
     orders = random_orders(120, seed=2)
     features = build_order_features(orders)
     expected = reference_features(orders)
-    pd.testing.assert_frame_equal(
-        features[expected.columns], expected.loc[features.index], check_names=False
-    )
+    pd.testing.assert_frame_equal(features[expected.columns], expected.loc[features.index], check_names=False)
 
 
 def test_order_level_features() -> None:
@@ -254,7 +252,7 @@ def test_empty_frame_gives_empty_features() -> None:
 
 def test_rejects_missing_column_and_duplicate_orders() -> None:
     orders = make_orders([{"order_id": 1, "customer_id": 1, "hours": 0}])
-    with pytest.raises(ValueError, match="missing column.*device_id"):
+    with pytest.raises(ValueError, match=r"missing column.*device_id"):
         build_order_features(orders.drop(columns=["device_id"]))
     with pytest.raises(ValueError, match="duplicated order_id"):
         build_order_features(pd.concat([orders, orders]))
@@ -301,9 +299,7 @@ class TestLabelOrders:
         return pd.DataFrame(
             {
                 "order_id": [1, 2, 4],
-                "reported_at": pd.to_datetime(
-                    ["2024-05-10 00:00", "2024-06-01 00:00", "2024-05-30 00:00"]
-                ),
+                "reported_at": pd.to_datetime(["2024-05-10 00:00", "2024-06-01 00:00", "2024-05-30 00:00"]),
                 "amount": [10.0, 20.0, 30.0],
                 "reason": ["product_not_received", "fraudulent", "fraudulent"],
             }
@@ -324,9 +320,7 @@ class TestLabelOrders:
         labels = label_orders(orders, chargebacks, self.AS_OF + timedelta(days=1), 28)
         assert labels.loc[2] == 1.0
 
-    def test_aware_as_of_is_read_as_utc(
-        self, orders: pd.DataFrame, chargebacks: pd.DataFrame
-    ) -> None:
+    def test_aware_as_of_is_read_as_utc(self, orders: pd.DataFrame, chargebacks: pd.DataFrame) -> None:
         plus_two = timezone(timedelta(hours=2))
         aware = datetime(2024, 6, 1, 2, 0, tzinfo=plus_two)
         assert aware.astimezone(UTC).replace(tzinfo=None) == self.AS_OF
@@ -335,8 +329,6 @@ class TestLabelOrders:
             label_orders(orders, chargebacks, self.AS_OF, 28),
         )
 
-    def test_rejects_negative_maturity(
-        self, orders: pd.DataFrame, chargebacks: pd.DataFrame
-    ) -> None:
+    def test_rejects_negative_maturity(self, orders: pd.DataFrame, chargebacks: pd.DataFrame) -> None:
         with pytest.raises(ValueError, match="maturity_days"):
             label_orders(orders, chargebacks, self.AS_OF, -1)

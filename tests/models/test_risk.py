@@ -44,9 +44,7 @@ def synthetic_orders(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     f = pd.DataFrame(index=pd.RangeIndex(n, name="order_id"))
     f["account_age_days"] = rng.exponential(300, n)
     f["log_amount"] = rng.normal(4, 0.8, n)
-    f["amount_vs_customer_median"] = np.where(
-        rng.random(n) < 0.3, 1.0, rng.lognormal(0, 0.3, n)
-    )
+    f["amount_vs_customer_median"] = np.where(rng.random(n) < 0.3, 1.0, rng.lognormal(0, 0.3, n))
     f["prior_orders"] = rng.poisson(5, n).astype(float)
     f["orders_last_24h"] = rng.poisson(0.2, n).astype(float)
     f["billing_ip_mismatch"] = (rng.random(n) < 0.08).astype(float)
@@ -108,9 +106,7 @@ def test_learns_the_planted_pattern(trained: RiskModel, data: dict) -> None:
     assert pr_auc > 5 * base_rate, f"{trained.name}: PR-AUC {pr_auc:.3f}, base {base_rate:.3f}"
 
 
-def test_save_then_load_gives_identical_scores(
-    trained: RiskModel, data: dict, tmp_path: Path
-) -> None:
+def test_save_then_load_gives_identical_scores(trained: RiskModel, data: dict, tmp_path: Path) -> None:
     trained.save(tmp_path / "model")
     meta = json.loads((tmp_path / "model" / "meta.json").read_text())
     assert meta["name"] == trained.name
@@ -154,7 +150,8 @@ def test_top_reasons_are_readable_text(trained: RiskModel, data: dict) -> None:
     assert "3 orders in the last 24h" in reasons[0]
     for text in reasons:
         assert 0 < len(text.split("; ")) <= 2
-        assert "_" not in text and "{" not in text
+        assert "_" not in text
+        assert "{" not in text
 
 
 def test_row_at_the_training_mean_has_no_strong_signal(data: dict) -> None:
@@ -181,7 +178,7 @@ def test_fit_rejects_a_single_class_and_unlabelled_rows(data: dict) -> None:
 
 
 def test_loading_an_empty_folder_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="meta.json"):
+    with pytest.raises(FileNotFoundError, match=r"meta\.json"):
         load_risk_model(tmp_path)
 
 

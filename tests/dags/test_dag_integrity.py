@@ -1,0 +1,90 @@
+"""Every DAG imports cleanly, cheaply, and follows the house settings."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG_IDS = {"warehouse_validation", "recommendations", "order_risk"}
+HEAVY_MODULES = ("pandas", "numpy", "tensorflow", "keras", "sklearn", "great_expectations", "pyarrow")
+TASK_ID = re.compile(r"^[a-z]+(_[a-z0-9]+)+$")
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(ROOT / "dags"))
+
+
+def test_dags_import_without_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == DAG_IDS
+
+
+def test_each_dag_file_is_named_after_its_dag(dagbag) -> None:
+    for dag_id in DAG_IDS:
+        assert Path(dagbag.dags[dag_id].fileloc).name == f"{dag_id}.py"
+
+
+def test_dag_files_import_no_heavy_library_and_touch_nothing() -> None:
+    """Parsing the DAG folder must stay cheap: heavy libraries load inside tasks only."""
+    code = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "before = set(sys.modules)\n"
+        f"bag = DagBag({str(ROOT / 'dags')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in set(sys.modules) - before))\n"
+    )
+    env = {"PYTHONPATH": str(ROOT), "AIRFLOW_CONN_WAREHOUSE": "postgresql://nobody@127.0.0.1:1/none",
+           **{k: v for k, v in __import__("os").environ.items() if k.startswith(("AIRFLOW", "PATH", "HOME"))}}
+    env["AIRFLOW_CONN_WAREHOUSE"] = "postgresql://nobody@127.0.0.1:1/none"  # unreachable on purpose
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_dag_settings_follow_the_house_style(dagbag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert dag.schedule is not None, "every DAG is scheduled (by time or by asset)"
+    assert dag.start_date.utcoffset() == timedelta(0)
+    assert dag.start_date.tzinfo is not None
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.tags and "shopflow" in dag.tags
+    assert dag.doc_md and dag.doc_md.strip().startswith("###")
+    assert dag.default_args["retries"] >= 1
+    assert dag.default_args["retry_delay"] >= timedelta(minutes=1)
+    for task in dag.tasks:
+        assert TASK_ID.match(task.task_id), f"{task.task_id} is not verb_object"
+    for name, param in dag.params.items():
+        assert param.description, f"{dag_id} param {name} has no description"
+
+
+def test_model_dags_are_triggered_by_the_validation_assets(dagbag) -> None:
+    validation = dagbag.dags["warehouse_validation"]
+    outlets = {a.name for t in validation.tasks for a in t.outlets}
+    assert outlets == {"validated_interactions", "validated_orders"}
+    for dag_id, asset in (("recommendations", "validated_interactions"), ("order_risk", "validated_orders")):
+        assert asset in str(dagbag.dags[dag_id].timetable.asset_condition)
+
+
+def test_manual_trigger_params(dagbag) -> None:
+    recs = dagbag.dags["recommendations"].params
+    assert recs["retrain"] is True and recs["k"] == 10
+    risk = dagbag.dags["order_risk"].params
+    assert 0 < risk["decline_share"] < risk["review_budget"] < 1
+
+
+def test_validation_runs_on_a_data_interval(dagbag) -> None:
+    timetable = dagbag.dags["warehouse_validation"].timetable
+    assert type(timetable).__name__ == "CronDataIntervalTimetable"
+    assert str(getattr(timetable, "_timezone", timezone.utc)) in {"UTC", "Timezone('UTC')"}

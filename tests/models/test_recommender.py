@@ -1,0 +1,358 @@
+"""Recommender candidates: the shared contract, learning a planted taste, save -> load, evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.models.recommender import (
+    CANDIDATES,
+    ItemKNNRecommender,
+    PopularityRecommender,
+    Recommender,
+    TFRecommender,
+    evaluate_recommender,
+    load_recommender,
+)
+
+K = 10
+GROUPS = 4
+CUSTOMERS_PER_GROUP = 150
+GROUP_PRODUCTS = 20  # product ids 10000 * group + 0..19
+POPULAR_PRODUCTS = 10  # product ids 1..10, liked by every group
+START = pd.Timestamp("2025-01-01")
+CUTOFF = START + pd.Timedelta(days=75)
+EVENT_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+
+
+def aggregate(events: pd.DataFrame) -> pd.DataFrame:
+    """Events -> interactions, as the extract SQL does: one row per customer and product."""
+    return (
+        events.assign(
+            weight=events["event_type"].map(EVENT_WEIGHTS),
+            purchases=(events["event_type"] == "purchase").astype(np.int64),
+        )
+        .groupby(["customer_id", "product_id"], as_index=False)
+        .agg(weight=("weight", "sum"), purchases=("purchases", "sum"), last_at=("at", "max"))
+    )
+
+
+def planted_shop(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A shop with planted taste, split in time into (history interactions, holdout purchases).
+
+    Each customer belongs to one of GROUPS groups. They look at 8 of their group's 20
+    products, 3 of the 10 popular products and one random product; a look may lead to a
+    cart and later a purchase, days afterwards. Events before CUTOFF are history; purchases
+    from CUTOFF on are the holdout.
+    """
+    rng = np.random.default_rng(seed)
+    popular = np.arange(1, POPULAR_PRODUCTS + 1)
+    rows = []
+    for group in range(1, GROUPS + 1):
+        own = 10_000 * group + np.arange(GROUP_PRODUCTS)
+        for member in range(CUSTOMERS_PER_GROUP):
+            customer = (group - 1) * CUSTOMERS_PER_GROUP + member + 1
+            stray = 10_000 * rng.integers(1, GROUPS + 1) + rng.integers(GROUP_PRODUCTS)
+            picks = [*rng.choice(own, 8, replace=False), *rng.choice(popular, 3, replace=False), stray]
+            for product in dict.fromkeys(int(p) for p in picks):
+                seen = START + pd.Timedelta(days=float(rng.uniform(0, 90)))
+                rows.append((customer, product, "view", seen))
+                if rng.random() < 0.5:
+                    carted = seen + pd.Timedelta(days=float(rng.exponential(4)))
+                    rows.append((customer, product, "add_to_cart", carted))
+                    if rng.random() < 0.7:
+                        bought = carted + pd.Timedelta(days=float(rng.exponential(4)))
+                        rows.append((customer, product, "purchase", bought))
+    events = pd.DataFrame(rows, columns=["customer_id", "product_id", "event_type", "at"])
+    history = aggregate(events[events["at"] < CUTOFF])
+    holdout = events.loc[
+        (events["at"] >= CUTOFF) & (events["event_type"] == "purchase"), ["customer_id", "product_id"]
+    ].drop_duplicates(ignore_index=True)
+    return history, holdout
+
+
+@pytest.fixture(scope="module")
+def shop() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return planted_shop()
+
+
+@pytest.fixture(scope="module")
+def fitted(shop) -> dict[str, Recommender]:
+    history, _ = shop
+    return {name: cls().fit(history) for name, cls in CANDIDATES.items()}
+
+
+@pytest.fixture(scope="module")
+def recall(fitted, shop) -> dict[str, float]:
+    history, holdout = shop
+    return {
+        name: evaluate_recommender(model, history, holdout, K)["recall_at_k"]
+        for name, model in fitted.items()
+    }
+
+
+def group_of(product_ids: pd.Series | np.ndarray) -> np.ndarray:
+    """Taste group of a product (0 for the popular ones)."""
+    return np.asarray(product_ids) // 10_000
+
+
+# -------------------------------------------------------------------------------- contract
+
+
+def test_candidates_are_registered_under_their_names() -> None:
+    assert set(CANDIDATES) == {"popularity", "item_knn", "tf_item2user"}
+    assert CANDIDATES["popularity"] is PopularityRecommender
+    assert CANDIDATES["item_knn"] is ItemKNNRecommender
+    assert CANDIDATES["tf_item2user"] is TFRecommender
+    assert all(cls.name == name for name, cls in CANDIDATES.items())
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_recommend_ranks_unpurchased_products_for_known_customers(name, fitted, shop) -> None:
+    history, _ = shop
+    model = fitted[name]
+    customers = np.r_[history["customer_id"].unique(), 10**9]  # plus a customer never seen
+    recs = model.recommend(history, customers, K)
+
+    assert list(recs.columns) == ["customer_id", "rank", "product_id", "score"]
+    assert str(recs["score"].dtype) == "float64"
+    assert 10**9 not in set(recs["customer_id"])
+    assert set(recs["customer_id"]) == set(history["customer_id"])
+    # Every customer bought at most 12 of 90 products, so everyone gets a full list of k.
+    per_customer = recs.groupby("customer_id")
+    assert (per_customer.size() == K).all()
+    assert (per_customer["rank"].agg(list).map(lambda r: r == list(range(1, K + 1)))).all()
+    assert (per_customer["score"].diff().dropna() <= 0).all()
+    assert not recs.duplicated(["customer_id", "product_id"]).any()
+    bought = history.loc[history["purchases"] > 0, ["customer_id", "product_id"]]
+    assert recs.merge(bought).empty
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_recommend_uses_newer_history_without_retraining(name, fitted, shop) -> None:
+    history, _ = shop
+    model = fitted[name]
+    customer = int(history["customer_id"].iloc[0])
+    before = model.recommend(history, np.array([customer]), K)
+    top = int(before["product_id"].iloc[0])
+    # The customer buys their top recommendation; a newcomer and a customer whose only
+    # history is on a product the model never saw show up too.
+    newer = pd.concat(
+        [
+            history,
+            pd.DataFrame(
+                {
+                    "customer_id": [customer, 10**9, 10**9 + 1],
+                    "product_id": [top, 10_001, 999_999],
+                    "weight": [5.0, 1.0, 5.0],
+                    "purchases": [1, 0, 1],
+                    "last_at": [CUTOFF] * 3,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    newer = newer.drop_duplicates(["customer_id", "product_id"], keep="last")
+    after = model.recommend(newer, np.array([customer, 10**9, 10**9 + 1]), K)
+    assert top not in set(after.loc[after["customer_id"] == customer, "product_id"])
+    assert (after["customer_id"] == 10**9).sum() == K
+    assert 10**9 + 1 not in set(after["customer_id"])
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_recommend_for_nobody_usable_is_an_empty_frame(name, fitted, shop) -> None:
+    history, _ = shop
+    recs = fitted[name].recommend(history, np.array([10**9]), K)
+    assert recs.empty
+    assert list(recs.columns) == ["customer_id", "rank", "product_id", "score"]
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_similar_products_are_ranked_and_never_the_product_itself(name, fitted) -> None:
+    model = fitted[name]
+    similar = model.similar_products(5)
+    assert list(similar.columns) == ["product_id", "rank", "similar_product_id", "score"]
+    assert not (similar["product_id"] == similar["similar_product_id"]).any()
+    assert set(similar["product_id"]) <= set(model.products)
+    per_product = similar.groupby("product_id")
+    assert per_product.size().max() == 5
+    assert (per_product["rank"].agg(list).map(lambda r: r == list(range(1, len(r) + 1)))).all()
+    assert (per_product["score"].diff().dropna() <= 0).all()
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_k_must_be_positive(name, fitted, shop) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        fitted[name].recommend(shop[0], np.array([1]), 0)
+    with pytest.raises(ValueError, match="positive integer"):
+        fitted[name].similar_products(0)
+
+
+# ------------------------------------------------------------------------- planted pattern
+
+
+def test_taste_models_beat_popularity_on_planted_taste(recall) -> None:
+    assert recall["item_knn"] >= recall["popularity"] + 0.08, recall
+    assert recall["tf_item2user"] >= recall["popularity"] + 0.08, recall
+
+
+@pytest.mark.parametrize("name", ["item_knn", "tf_item2user"])
+def test_similar_products_share_the_planted_taste(name, fitted) -> None:
+    similar = fitted[name].similar_products(5)
+    grouped = similar[group_of(similar["product_id"]) > 0]
+    same_group = group_of(grouped["product_id"]) == group_of(grouped["similar_product_id"])
+    # 19 of the other 89 products share a group: chance alone gives about 21%.
+    assert same_group.mean() >= 0.6
+
+
+def test_taste_models_recommend_the_customers_group(fitted, shop) -> None:
+    history, _ = shop
+    customers = history["customer_id"].unique()
+    customer_group = (customers - 1) // CUSTOMERS_PER_GROUP + 1
+    for name in ("item_knn", "tf_item2user"):
+        recs = fitted[name].recommend(history, customers, 5)
+        group = dict(zip(customers, customer_group, strict=True))
+        own = group_of(recs["product_id"]) == recs["customer_id"].map(group).to_numpy()
+        assert own.mean() >= 0.5, name
+
+
+def test_popularity_ranks_by_recent_purchases_then_weight() -> None:
+    now = pd.Timestamp("2025-03-01")
+    interactions = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 1, 2, 3, 4],
+            "product_id": [10, 10, 20, 30, 30, 40, 40],
+            "weight": [5.0, 5.0, 5.0, 6.0, 1.0, 9.0, 5.0],
+            "purchases": [1, 1, 1, 1, 0, 1, 1],
+            # product 40's purchases are old: they fall outside the 28-day recent window.
+            "last_at": [now, now, now, now, now, now - pd.Timedelta(days=60), now - pd.Timedelta(days=40)],
+        }
+    )
+    model = PopularityRecommender().fit(interactions)
+    # Recent purchases: 10 -> 2, 20 -> 1, 30 -> 1, 40 -> 0. Between 20 and 30 the weight
+    # decides: 30 has 6 + 1 = 7, 20 has 5.
+    assert model.top_products(4)["product_id"].tolist() == [10, 30, 20, 40]
+    recs = model.recommend(interactions, np.array([1]), 3)
+    # Customer 1 bought 10 and 30.
+    assert recs["product_id"].tolist() == [20, 40]
+
+
+# ---------------------------------------------------------------------------- save / load
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_save_then_load_gives_the_same_recommendations(name, fitted, shop, tmp_path: Path) -> None:
+    history, _ = shop
+    model = fitted[name]
+    model.save(tmp_path / name)
+    assert json.loads((tmp_path / name / "meta.json").read_text())["name"] == name
+
+    loaded = load_recommender(tmp_path / name)
+    assert type(loaded) is type(model)
+    assert loaded.params() == model.params()
+    json.dumps(loaded.params())
+    customers = history["customer_id"].unique()
+    pd.testing.assert_frame_equal(
+        loaded.recommend(history, customers, K), model.recommend(history, customers, K)
+    )
+    pd.testing.assert_frame_equal(loaded.similar_products(5), model.similar_products(5))
+
+
+def test_load_refuses_a_directory_of_another_candidate(fitted, tmp_path: Path) -> None:
+    fitted["popularity"].save(tmp_path)
+    with pytest.raises(ValueError, match="'popularity' recommender, not 'item_knn'"):
+        ItemKNNRecommender.load(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps({"name": "oracle", "format_version": 1}))
+    with pytest.raises(ValueError, match="unknown recommender 'oracle'"):
+        load_recommender(tmp_path)
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        load_recommender(tmp_path / "missing")
+
+
+def test_tf_training_is_reproducible_with_a_seed(shop) -> None:
+    history, _ = shop
+    customers = history["customer_id"].unique()[:50]
+    first = TFRecommender(epochs=2).fit(history).recommend(history, customers, K)
+    second = TFRecommender(epochs=2).fit(history).recommend(history, customers, K)
+    pd.testing.assert_frame_equal(first, second)
+
+
+# -------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda f: f.drop(columns="weight"), r"lack column\(s\) \['weight'\]"),
+        (lambda f: f.assign(weight=f["weight"].where(f.index != 3)), "nulls"),
+        (lambda f: f.assign(weight=-f["weight"]), "negative or non-finite weight"),
+        (lambda f: pd.concat([f, f.iloc[:2]]), "2 repeat"),
+        (lambda f: f.iloc[:0], "empty"),
+    ],
+)
+@pytest.mark.parametrize("name", ["popularity", "item_knn"])
+def test_fit_rejects_malformed_interactions(name, breakage, message, shop) -> None:
+    with pytest.raises(ValueError, match=message):
+        CANDIDATES[name]().fit(breakage(shop[0]))
+
+
+def test_recommend_before_fit_says_so(shop) -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        ItemKNNRecommender().recommend(shop[0], np.array([1]), K)
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def test_evaluate_recommender_hand_computed() -> None:
+    day = pd.Timestamp("2025-03-01")
+    history = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 2, 3, 3],
+            "product_id": [10, 20, 20, 30, 10],
+            "weight": [5.0, 1.0, 5.0, 5.0, 5.0],
+            "purchases": [1, 0, 1, 1, 1],
+            "last_at": [day] * 5,
+        }
+    )
+    holdout = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 2, 2, 3, 4],
+            "product_id": [30, 40, 20, 10, 10, 10],
+        }
+    )
+    model = PopularityRecommender().fit(history)
+    # Popularity: 10 (2 purchases), then 20 and 30 (1 each; 20 has weight 6 > 5) -> 10, 20, 30.
+    # Customer 1 bought 10 -> recommended [20, 30]; relevant {30, 40}:
+    #   recall 1/2; DCG = 1/log2(3) (30 at rank 2), IDCG = 1 + 1/log2(3) -> 0.38685.
+    # Customer 2 bought 20 -> recommended [10, 30]; relevant {20, 10} minus bought 20 = {10}:
+    #   recall 1; nDCG 1.
+    # Customer 3 re-bought 10 only: nothing relevant, skipped. Customer 4 has no history: cold.
+    # Coverage: {10, 20, 30} recommended of catalogue {10, 20, 30, 40} -> 3/4.
+    result = evaluate_recommender(model, history, holdout, 2)
+    ndcg_user_1 = (1 / np.log2(3)) / (1 + 1 / np.log2(3))
+    assert result == pytest.approx(
+        {
+            "recall_at_k": (0.5 + 1.0) / 2,
+            "ndcg_at_k": (ndcg_user_1 + 1.0) / 2,
+            "users": 2,
+            "cold_users": 1,
+            "coverage": 0.75,
+        }
+    )
+    assert result["ndcg_at_k"] == pytest.approx(0.693426, abs=1e-6)
+
+
+def test_evaluate_recommender_without_evaluable_customers_fails_clearly() -> None:
+    day = pd.Timestamp("2025-03-01")
+    history = pd.DataFrame(
+        {"customer_id": [1], "product_id": [10], "weight": [5.0], "purchases": [1], "last_at": [day]}
+    )
+    model = PopularityRecommender().fit(history)
+    holdout = pd.DataFrame({"customer_id": [1, 2], "product_id": [10, 10]})
+    with pytest.raises(ValueError, match="no holdout customer can be evaluated"):
+        evaluate_recommender(model, history, holdout, 5)

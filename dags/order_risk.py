@@ -38,29 +38,63 @@ CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
     tags=[*TAGS, "risk"],
     doc_md=__doc__,
     params={
-        "retrain": Param(True, type="boolean",
-                         description="Train and evaluate new candidates. Off: score with the current champion."),
-        "review_budget": Param(0.02, type="number", exclusiveMinimum=0, maximum=1,
-                               description="Share of orders the risk team can review; sets the review band and recall@budget."),
-        "decline_share": Param(0.002, type="number", exclusiveMinimum=0, maximum=1,
-                               description="Share of orders declined outright (the riskiest); must be below the review budget."),
-        "as_of": Param(None, type=["null", "string"], format="date",
-                       description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data."),
-        "maturity_days": Param(56, type="integer", minimum=1,
-                               description="An order is labelled only when this old: chargebacks arrive up to 8 weeks late."),
-        "holdout_days": Param(14, type="integer", minimum=1,
-                              description="The newest matured days, held out for evaluation."),
-        "recent_days": Param(7, type="integer", minimum=1,
-                             description="Orders of these last days are scored and published."),
-        "history_days": Param(180, type="integer", minimum=30,
-                              description="Days of orders read for training and point-in-time features."),
-        "n_shards": Param(4, type="integer", minimum=1, maximum=256,
-                          description="Scoring shards: parallel tasks that score orders."),
+        "retrain": Param(
+            True,
+            type="boolean",
+            description="Train and evaluate new candidates. Off: score with the current champion.",
+        ),
+        "review_budget": Param(
+            0.02,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Share of orders the risk team can review; sets the review band and recall@budget.",
+        ),
+        "decline_share": Param(
+            0.002,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Share of orders declined outright (the riskiest); must be below the review budget.",
+        ),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data.",
+        ),
+        "maturity_days": Param(
+            56,
+            type="integer",
+            minimum=1,
+            description="An order is labelled only when this old: chargebacks arrive up to 8 weeks late.",
+        ),
+        "holdout_days": Param(
+            14, type="integer", minimum=1, description="The newest matured days, held out for evaluation."
+        ),
+        "recent_days": Param(
+            7, type="integer", minimum=1, description="Orders of these last days are scored and published."
+        ),
+        "history_days": Param(
+            180,
+            type="integer",
+            minimum=30,
+            description="Days of orders read for training and point-in-time features.",
+        ),
+        "n_shards": Param(
+            4,
+            type="integer",
+            minimum=1,
+            maximum=256,
+            description="Scoring shards: parallel tasks that score orders.",
+        ),
     },
 )
 def order_risk() -> None:
     @task
-    def extract_orders(params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any) -> dict[str, Any]:
+    def extract_orders(
+        params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any
+    ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
         from include.pipeline.common import resolve_window
 
@@ -68,16 +102,26 @@ def order_risk() -> None:
         return steps.extract(window, history_days=params["history_days"], run_id=run_id)
 
     @task
-    def build_features(extract_ref: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
+    def build_features(
+        extract_ref: dict[str, Any], params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
 
-        return steps.build_features(extract_ref, maturity_days=params["maturity_days"],
-                                    holdout_days=params["holdout_days"],
-                                    recent_days=params["recent_days"], run_id=run_id)
+        return steps.build_features(
+            extract_ref,
+            maturity_days=params["maturity_days"],
+            holdout_days=params["holdout_days"],
+            recent_days=params["recent_days"],
+            run_id=run_id,
+        )
 
     @task(map_index_template="{{ candidate }}")
-    def train_candidate(candidate: str, features_ref: dict[str, Any], params: dict[str, Any] | None = None,
-                        run_id: str | None = None) -> dict[str, Any]:
+    def train_candidate(
+        candidate: str,
+        features_ref: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -89,24 +133,38 @@ def order_risk() -> None:
         return steps.train_candidate(candidate, features_ref, run_id=run_id)
 
     @task(trigger_rule="none_failed")
-    def evaluate_candidates(trained: list[dict[str, Any]], features_ref: dict[str, Any],
-                            params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
+    def evaluate_candidates(
+        trained: list[dict[str, Any]],
+        features_ref: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
 
-        return steps.evaluate_and_select(list(trained or []), features_ref,
-                                         review_budget=params["review_budget"],
-                                         decline_share=params["decline_share"], run_id=run_id)
+        return steps.evaluate_and_select(
+            list(trained or []),
+            features_ref,
+            review_budget=params["review_budget"],
+            decline_share=params["decline_share"],
+            run_id=run_id,
+        )
 
     @task
-    def plan_shards(features_ref: dict[str, Any], params: dict[str, Any] | None = None) -> list[dict[str, int]]:
+    def plan_shards(
+        features_ref: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> list[dict[str, int]]:
         from include.pipeline import order_risk as steps
 
         shards = steps.plan_shards(features_ref, n_shards=params["n_shards"])
         return [{"shard": s, "n_shards": len(shards)} for s in shards]
 
     @task(map_index_template="shard {{ shard_number }}")
-    def score_orders(shard: dict[str, int], serving: dict[str, Any], features_ref: dict[str, Any],
-                     run_id: str | None = None) -> str:
+    def score_orders(
+        shard: dict[str, int],
+        serving: dict[str, Any],
+        features_ref: dict[str, Any],
+        run_id: str | None = None,
+    ) -> str:
         from airflow.sdk import get_current_context
 
         from include.pipeline import order_risk as steps
@@ -115,8 +173,9 @@ def order_risk() -> None:
         return steps.score_shard(shard["shard"], shard["n_shards"], serving, features_ref, run_id=run_id)
 
     @task(outlets=[ORDER_RISK_SCORES])
-    def publish_order_risk_scores(paths: list[str], serving: dict[str, Any],
-                                  features_ref: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    def publish_order_risk_scores(
+        paths: list[str], serving: dict[str, Any], features_ref: dict[str, Any], run_id: str | None = None
+    ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
 
         return steps.publish_scores(list(paths), serving, features_ref, run_id=run_id)

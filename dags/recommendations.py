@@ -38,36 +38,72 @@ CANDIDATES = ["popularity", "item_knn", "tf_item2user"]
     tags=[*TAGS, "recommendations"],
     doc_md=__doc__,
     params={
-        "retrain": Param(True, type="boolean",
-                         description="Train and evaluate new candidates. Off: score with the current champion."),
-        "k": Param(10, type="integer", minimum=1, maximum=100,
-                   description="Products per customer, and the K of Recall@K / NDCG@K."),
-        "as_of": Param(None, type=["null", "string"], format="date",
-                       description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data."),
-        "history_days": Param(90, type="integer", minimum=7,
-                              description="Days of interactions used to train and to describe customers."),
-        "holdout_days": Param(7, type="integer", minimum=1,
-                              description="The last days before as_of, held out for evaluation."),
-        "active_days": Param(30, type="integer", minimum=1,
-                             description="A customer seen (or signed up) in these days gets recommendations."),
-        "n_shards": Param(4, type="integer", minimum=1, maximum=256,
-                          description="Scoring shards: parallel tasks that score customers."),
+        "retrain": Param(
+            True,
+            type="boolean",
+            description="Train and evaluate new candidates. Off: score with the current champion.",
+        ),
+        "k": Param(
+            10,
+            type="integer",
+            minimum=1,
+            maximum=100,
+            description="Products per customer, and the K of Recall@K / NDCG@K.",
+        ),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data.",
+        ),
+        "history_days": Param(
+            90,
+            type="integer",
+            minimum=7,
+            description="Days of interactions used to train and to describe customers.",
+        ),
+        "holdout_days": Param(
+            7, type="integer", minimum=1, description="The last days before as_of, held out for evaluation."
+        ),
+        "active_days": Param(
+            30,
+            type="integer",
+            minimum=1,
+            description="A customer seen (or signed up) in these days gets recommendations.",
+        ),
+        "n_shards": Param(
+            4,
+            type="integer",
+            minimum=1,
+            maximum=256,
+            description="Scoring shards: parallel tasks that score customers.",
+        ),
     },
 )
 def recommendations() -> None:
     @task
-    def extract_interactions(params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any) -> dict[str, Any]:
+    def extract_interactions(
+        params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any
+    ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
         from include.pipeline.common import resolve_window
 
         window = resolve_window(params, context)
-        return steps.extract(window, history_days=params["history_days"],
-                             holdout_days=params["holdout_days"],
-                             active_days=params["active_days"], run_id=run_id)
+        return steps.extract(
+            window,
+            history_days=params["history_days"],
+            holdout_days=params["holdout_days"],
+            active_days=params["active_days"],
+            run_id=run_id,
+        )
 
     @task(map_index_template="{{ candidate }}")
-    def train_candidate(candidate: str, extract_ref: dict[str, Any], params: dict[str, Any] | None = None,
-                        run_id: str | None = None) -> dict[str, Any]:
+    def train_candidate(
+        candidate: str,
+        extract_ref: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -79,40 +115,57 @@ def recommendations() -> None:
         return steps.train_candidate(candidate, extract_ref, run_id=run_id)
 
     @task(trigger_rule="none_failed")
-    def evaluate_candidates(trained: list[dict[str, Any]], extract_ref: dict[str, Any],
-                            params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
+    def evaluate_candidates(
+        trained: list[dict[str, Any]],
+        extract_ref: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
 
         return steps.evaluate_and_select(list(trained or []), extract_ref, k=params["k"], run_id=run_id)
 
     @task
-    def plan_shards(extract_ref: dict[str, Any], params: dict[str, Any] | None = None) -> list[dict[str, int]]:
+    def plan_shards(
+        extract_ref: dict[str, Any], params: dict[str, Any] | None = None
+    ) -> list[dict[str, int]]:
         from include.pipeline import recommendations as steps
 
         shards = steps.plan_shards(extract_ref, n_shards=params["n_shards"])
         return [{"shard": s, "n_shards": len(shards)} for s in shards]
 
     @task(map_index_template="shard {{ shard_number }}")
-    def score_customers(shard: dict[str, int], serving: dict[str, Any], extract_ref: dict[str, Any],
-                        params: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+    def score_customers(
+        shard: dict[str, int],
+        serving: dict[str, Any],
+        extract_ref: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> str:
         from airflow.sdk import get_current_context
 
         from include.pipeline import recommendations as steps
 
         get_current_context()["shard_number"] = shard["shard"]
-        return steps.score_shard(shard["shard"], shard["n_shards"], serving, extract_ref,
-                                 k=params["k"], run_id=run_id)
+        return steps.score_shard(
+            shard["shard"], shard["n_shards"], serving, extract_ref, k=params["k"], run_id=run_id
+        )
 
     @task(outlets=[RECOMMENDATIONS])
-    def publish_recommendations(paths: list[str], serving: dict[str, Any],
-                                extract_ref: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    def publish_recommendations(
+        paths: list[str], serving: dict[str, Any], extract_ref: dict[str, Any], run_id: str | None = None
+    ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
 
         return steps.publish_recommendations(list(paths), serving, extract_ref, run_id=run_id)
 
     @task(outlets=[SIMILAR_PRODUCTS])
-    def publish_similar_products(serving: dict[str, Any], extract_ref: dict[str, Any],
-                                 params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, Any]:
+    def publish_similar_products(
+        serving: dict[str, Any],
+        extract_ref: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
 
         return steps.publish_similar_products(serving, extract_ref, k=params["k"], run_id=run_id)

@@ -43,7 +43,9 @@ SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "ch
 )
 def warehouse_validation() -> None:
     @task
-    def resolve_interval(params: dict[str, Any] | None = None, data_interval_start=None, data_interval_end=None) -> dict[str, str]:  # noqa: ANN001
+    def resolve_interval(
+        params: dict[str, Any] | None = None, data_interval_start=None, data_interval_end=None
+    ) -> dict[str, str]:  # noqa: ANN001
         """The day to validate: the `day` Param, or the run's data interval."""
         from include.pipeline.validation import resolve_interval
 
@@ -61,7 +63,9 @@ def warehouse_validation() -> None:
         return validate(table, interval, run_id=context["run_id"])
 
     @task(outlets=[VALIDATED_INTERACTIONS, VALIDATED_ORDERS])
-    def publish_validated_assets(results: list[dict[str, Any]], interval: dict[str, str], outlet_events=None) -> None:  # noqa: ANN001
+    def publish_validated_assets(
+        results: list[dict[str, Any]], interval: dict[str, str], outlet_events=None
+    ) -> None:  # noqa: ANN001
         """Announce the validated interval to the model DAGs."""
         for asset in (VALIDATED_INTERACTIONS, VALIDATED_ORDERS):
             outlet_events[asset].extra = dict(interval)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 # The first day the pipeline may run for; runs are never back-filled (catchup=False).
-START_DATE = datetime(2026, 6, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2026, 6, 1, tzinfo=UTC)
 
 DEFAULT_ARGS = {
     "owner": "shopflow",

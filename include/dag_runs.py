@@ -15,8 +15,7 @@ class DagRunFailed(RuntimeError):
     """A DAG run did not succeed."""
 
 
-def run_dag(dag_id: str, *, logical_date: datetime | None = None,
-            conf: dict[str, Any] | None = None) -> Any:
+def run_dag(dag_id: str, *, logical_date: datetime | None = None, conf: dict[str, Any] | None = None) -> Any:
     """Run one DAG of dags/ to completion with `dag.test()` and return its DagRun.
 
     Raises:

@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from include import simulator, warehouse
 from include.dag_runs import run_dag
@@ -15,10 +15,20 @@ log = logging.getLogger(__name__)
 
 
 def _quiet_logs() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        force=True)
-    for noisy in ("airflow", "great_expectations", "tensorflow", "absl", "alembic", "sqlalchemy",
-                  "py.warnings", "matplotlib", "h5py"):
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
+    )
+    for noisy in (
+        "airflow",
+        "great_expectations",
+        "tensorflow",
+        "absl",
+        "alembic",
+        "sqlalchemy",
+        "py.warnings",
+        "matplotlib",
+        "h5py",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -27,11 +37,15 @@ def summary() -> str:
     lines = ["", "=" * 78, "What the nightly pipeline published", "=" * 78]
     versions = warehouse.read_frame("report/select_current_versions")
     for row in versions.itertuples():
-        lines.append(f"  {row.table_name:<20} version {row.version:<3} {row.row_count:>8} rows  "
-                     f"model {row.model_version}")
+        lines.append(
+            f"  {row.table_name:<20} version {row.version:<3} {row.row_count:>8} rows  "
+            f"model {row.model_version}"
+        )
 
-    for model_name, metric_names in (("recommender", ("recall_at_k", "ndcg_at_k")),
-                                     ("order_risk", ("pr_auc", "roc_auc", "recall_at_budget"))):
+    for model_name, metric_names in (
+        ("recommender", ("recall_at_k", "ndcg_at_k")),
+        ("order_risk", ("pr_auc", "roc_auc", "recall_at_budget")),
+    ):
         lines += ["", f"{model_name}: candidates on the same holdout"]
         models = warehouse.read_frame("report/select_run_models", {"model_name": model_name})
         if models.empty:
@@ -48,19 +62,29 @@ def summary() -> str:
     if customer is not None:
         bought = warehouse.read_frame("report/select_customer_purchases", {"customer_id": int(customer)})
         recs = warehouse.read_frame("report/select_customer_recommendations", {"customer_id": int(customer)})
-        lines += ["", f"Customer {customer} bought mostly: "
-                  + ", ".join(f"{r.category} ({r.purchases})" for r in bought.head(3).itertuples()),
-                  "  recommended:"]
+        lines += [
+            "",
+            f"Customer {customer} bought mostly: "
+            + ", ".join(f"{r.category} ({r.purchases})" for r in bought.head(3).itertuples()),
+            "  recommended:",
+        ]
         for r in recs.itertuples():
-            lines.append(f"  {r.rank:>3}. product {r.product_id:<6} {r.category:<14} {r.brand:<12} "
-                         f"{r.price:>8.2f}  score {r.score:.3f} ({r.source})")
+            lines.append(
+                f"  {r.rank:>3}. product {r.product_id:<6} {r.category:<14} {r.brand:<12} "
+                f"{r.price:>8.2f}  score {r.score:.3f} ({r.source})"
+            )
 
     bands = warehouse.read_frame("report/select_band_counts")
-    lines += ["", "Order risk bands: " + ", ".join(f"{r.band} {r.orders}" for r in bands.itertuples()),
-              "Riskiest recent orders:"]
+    lines += [
+        "",
+        "Order risk bands: " + ", ".join(f"{r.band} {r.orders}" for r in bands.itertuples()),
+        "Riskiest recent orders:",
+    ]
     for r in warehouse.read_frame("report/select_riskiest_orders", {"limit": 8}).itertuples():
-        lines.append(f"  order {r.order_id:<8} {r.ordered_at:%Y-%m-%d %H:%M} {r.amount:>9.2f}  "
-                     f"score {r.score:.3f} {r.band:<8} {r.reasons}")
+        lines.append(
+            f"  order {r.order_id:<8} {r.ordered_at:%Y-%m-%d %H:%M} {r.amount:>9.2f}  "
+            f"score {r.score:.3f} {r.band:<8} {r.reasons}"
+        )
     return "\n".join(lines)
 
 
@@ -79,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = simulator.build_shop(engine, args.preset, args.days, replace=True)
         print(f"Simulated {args.days} days of the {args.preset} shop: {counts}")
     last_day = simulator.DEFAULT_START + timedelta(days=args.days - 1)
-    as_of = datetime(last_day.year, last_day.month, last_day.day, tzinfo=timezone.utc) + timedelta(days=1)
+    as_of = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1)
 
     run_dag("warehouse_validation", logical_date=as_of - timedelta(days=1))
     conf = {"as_of": as_of.date().isoformat()}

@@ -16,7 +16,7 @@ import argparse
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from include import warehouse
@@ -127,7 +127,7 @@ def publish(
                     "data_interval_start_at": data_interval[0],
                     "data_interval_end_at": data_interval[1],
                     "row_count": counted,
-                    "published_at": datetime.now(timezone.utc),
+                    "published_at": datetime.now(UTC),
                 },
                 conn=conn,
             )

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class Champion:
 
 def new_version(model_name: str, candidate: str, run_id: str) -> str:
     """A unique, readable model version: name, candidate, time and a hash of the run."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     digest = hashlib.sha1(f"{run_id}/{candidate}/{stamp}".encode()).hexdigest()[:6]
     return f"{model_name}-{candidate}-{stamp[:15]}-{digest}"
 
@@ -92,7 +92,7 @@ def record_version(
             "data_interval_start_at": data_interval[0],
             "data_interval_end_at": data_interval[1],
             "holdout_start_at": holdout_start_at,
-            "trained_at": datetime.now(timezone.utc),
+            "trained_at": datetime.now(UTC),
             "train_rows": int(train_rows),
             "holdout_rows": int(holdout_rows),
             "params": json.dumps(params, sort_keys=True, default=str),
@@ -108,9 +108,7 @@ def record_version(
 
 def promote(model_name: str, model_version: str) -> None:
     """Make `model_version` the champion of `model_name`."""
-    warehouse.run_sql(
-        "registry/promote_champion", {"model_name": model_name, "model_version": model_version}
-    )
+    warehouse.run_sql("registry/promote_champion", {"model_name": model_name, "model_version": model_version})
     log.info("Promoted %s to champion of %s", model_version, model_name)
 
 
@@ -144,9 +142,7 @@ def select_champion(
     if champion_score is None:
         return Selection(best, True, f"first champion: {best} ({scores[best]:.4f})")
     if scores[best] > champion_score + min_gain:
-        return Selection(
-            best, True, f"{best} {scores[best]:.4f} beats champion {champion_score:.4f}"
-        )
+        return Selection(best, True, f"{best} {scores[best]:.4f} beats champion {champion_score:.4f}")
     return Selection(
         "champion", False, f"champion {champion_score:.4f} kept; best candidate {best} {scores[best]:.4f}"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,16 +77,20 @@ SUITES: dict[str, list[Rule]] = {
         Rule("ExpectTableRowCountToBeBetween", {"min_value": 1}),
         *_keys("order_id"),
         *_not_null("customer_id", "ordered_at"),
-        Rule("ExpectColumnValuesToBeBetween",
-             {"column": "amount", "min_value": 0.01, "max_value": MAX_ORDER_AMOUNT}),
+        Rule(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "amount", "min_value": 0.01, "max_value": MAX_ORDER_AMOUNT},
+        ),
         Rule("ExpectColumnValuesToBeInSet", {"column": "payment_method", "value_set": PAYMENT_METHODS}),
     ],
     "order_items": [
         *_not_null("order_id", "product_id"),
         Rule("ExpectCompoundColumnsToBeUnique", {"column_list": ["order_id", "line_no"]}),
         Rule("ExpectColumnValuesToBeBetween", {"column": "quantity", "min_value": 1}),
-        Rule("ExpectColumnValuesToBeBetween",
-             {"column": "unit_price", "min_value": 0.01, "max_value": MAX_PRICE}),
+        Rule(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "unit_price", "min_value": 0.01, "max_value": MAX_PRICE},
+        ),
     ],
     "chargebacks": [*_keys("order_id"), *_not_null("reported_at")],
 }
@@ -127,9 +131,9 @@ def _interval_query(table: str, start: datetime, end: datetime, engine: sa.Engin
     quotes the two timestamps safely.
     """
     dialect = warehouse.dialect_name(engine)
-    text = warehouse.split_statements(
-        warehouse.load_sql(f"validation/select_{table}_in_interval", dialect)
-    )[0]
+    text = warehouse.split_statements(warehouse.load_sql(f"validation/select_{table}_in_interval", dialect))[
+        0
+    ]
     # Rendered as text in both dialects: PostgreSQL casts it to TIMESTAMP in the comparison.
     params = warehouse.bind_params({"start": start, "end": end}, "sqlite")
     statement = sa.text(text).bindparams(**params)
@@ -231,7 +235,7 @@ def record_results(
 
     if not results:
         return
-    checked_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    checked_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     frame = pd.DataFrame(
         {
             "run_id": run_id,

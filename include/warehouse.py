@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,7 +106,7 @@ def warehouse_url() -> str:
             from airflow.sdk import Connection
 
             conn = Connection.get(CONN_ID)
-        except Exception:  # not inside a task, or no such connection: use the default
+        except Exception:  # noqa: BLE001 - not inside a task, or no such connection: use the default
             conn = None
         if conn is not None:
             if conn.conn_type == "sqlite":
@@ -123,7 +123,7 @@ def _prepare_sqlite(engine: sa.Engine) -> None:
     """
 
     @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -131,7 +131,7 @@ def _prepare_sqlite(engine: sa.Engine) -> None:
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn) -> None:  # noqa: ANN001
         conn.exec_driver_sql("BEGIN")
 
 
@@ -203,7 +203,7 @@ def split_statements(sql: str) -> list[str]:
 def _bind_value(value: Any, dialect: str) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         value = value.replace(microsecond=0)
         return value.strftime(TIMESTAMP_FORMAT) if dialect == "sqlite" else value
     if isinstance(value, date):
@@ -318,9 +318,7 @@ def _sqlite_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype(object).where(out.notna(), None)
 
 
-def write_frame(
-    frame: pd.DataFrame, table: str, *, conn: sa.Connection | None = None
-) -> int:
+def write_frame(frame: pd.DataFrame, table: str, *, conn: sa.Connection | None = None) -> int:
     """Append a frame to an existing table in bulk: COPY on PostgreSQL, executemany on SQLite."""
     check_identifier(table)
     if conn is None:
@@ -337,7 +335,10 @@ def write_frame(
                 for start in range(0, len(frame), WRITE_BATCH_ROWS):
                     buffer = io.StringIO()
                     frame.iloc[start : start + WRITE_BATCH_ROWS].to_csv(
-                        buffer, header=False, index=False, na_rep="\\N",
+                        buffer,
+                        header=False,
+                        index=False,
+                        na_rep="\\N",
                         date_format=TIMESTAMP_FORMAT,
                     )
                     copy.write(buffer.getvalue())

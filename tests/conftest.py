@@ -21,9 +21,7 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
-os.environ.setdefault(
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
-)
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -68,9 +66,7 @@ def _reset_postgres(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def warehouse_url(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """An empty warehouse with the schema created, on each back end; also the default one."""
     from include import warehouse
 
@@ -86,9 +82,7 @@ def warehouse_url(
 
 
 @pytest.fixture
-def postgres_warehouse_url(
-    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
+def postgres_warehouse_url(postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """An empty PostgreSQL warehouse with the schema, set as the default one."""
     from include import warehouse
 

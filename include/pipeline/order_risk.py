@@ -42,7 +42,11 @@ def extract(window: RunWindow, *, history_days: int, run_id: str) -> dict[str, A
 
 
 def build_features(
-    extract_ref: dict[str, Any], *, maturity_days: int, holdout_days: int, recent_days: int,
+    extract_ref: dict[str, Any],
+    *,
+    maturity_days: int,
+    holdout_days: int,
+    recent_days: int,
     run_id: str,
 ) -> dict[str, Any]:
     """Point-in-time features for every order, its label if matured, and its split:
@@ -55,9 +59,7 @@ def build_features(
     features = build_order_features(orders)
     meta = orders.set_index("order_id")[["customer_id", "ordered_at", "amount"]]
     features = features.join(meta)
-    features["label"] = label_orders(orders, chargebacks, window.as_of, maturity_days).reindex(
-        features.index
-    )
+    features["label"] = label_orders(orders, chargebacks, window.as_of, maturity_days).reindex(features.index)
     matured_end = window.as_of - timedelta(days=maturity_days)
     holdout_start = matured_end - timedelta(days=holdout_days)
     recent_start = window.as_of - timedelta(days=recent_days)
@@ -105,8 +107,13 @@ def train_candidate(candidate: str, features_ref: dict[str, Any], *, run_id: str
     directory = registry.artifact_dir(MODEL_NAME, version)
     model.save(directory)
     log.info("Trained %s on %s orders (%s frauds)", candidate, len(y), int(y.sum()))
-    return {"candidate": candidate, "model_version": version, "artifact": str(directory),
-            "train_rows": len(y), "params": model.params()}
+    return {
+        "candidate": candidate,
+        "model_version": version,
+        "artifact": str(directory),
+        "train_rows": len(y),
+        "params": model.params(),
+    }
 
 
 def risk_metrics(y: np.ndarray, scores: np.ndarray, review_budget: float) -> dict[str, float]:
@@ -136,8 +143,12 @@ def band_thresholds(
 
 
 def evaluate_and_select(
-    trained: list[dict[str, Any]], features_ref: dict[str, Any], *, review_budget: float,
-    decline_share: float, run_id: str,
+    trained: list[dict[str, Any]],
+    features_ref: dict[str, Any],
+    *,
+    review_budget: float,
+    decline_share: float,
+    run_id: str,
 ) -> dict[str, Any]:
     """Evaluate candidates and the champion on the same holdout, record, promote the best if it
     beats the champion, and set the band thresholds of the serving model."""
@@ -163,8 +174,12 @@ def evaluate_and_select(
     if not trained:
         if champion is None:
             raise ValueError("Retraining was switched off and there is no champion to score with")
-        serving = {"model_version": champion.model_version, "artifact": str(champion.artifact_dir),
-                   "candidate": champion.candidate, "reason": "kept"}
+        serving = {
+            "model_version": champion.model_version,
+            "artifact": str(champion.artifact_dir),
+            "candidate": champion.candidate,
+            "reason": "kept",
+        }
         serving_scores = load_risk_model(champion.artifact_dir).predict(X)
     else:
         selection = registry.select_champion(
@@ -174,26 +189,40 @@ def evaluate_and_select(
         for t in trained:
             won = selection.promote and t["candidate"] == selection.winner
             registry.record_version(
-                model_version=t["model_version"], model_name=MODEL_NAME, candidate=t["candidate"],
-                run_id=run_id, data_interval=window.interval, holdout_start_at=holdout_start,
-                train_rows=t["train_rows"], holdout_rows=len(y),
+                model_version=t["model_version"],
+                model_name=MODEL_NAME,
+                candidate=t["candidate"],
+                run_id=run_id,
+                data_interval=window.interval,
+                holdout_start_at=holdout_start,
+                train_rows=t["train_rows"],
+                holdout_rows=len(y),
                 params={**t["params"], "review_budget": review_budget},
-                metrics=metrics[t["candidate"]], comparison=comparison,
+                metrics=metrics[t["candidate"]],
+                comparison=comparison,
                 primary_metric=metrics[t["candidate"]][PRIMARY_METRIC],
-                decision="promoted" if won else "rejected", artifact=Path(t["artifact"]),
+                decision="promoted" if won else "rejected",
+                artifact=Path(t["artifact"]),
             )
             if won:
                 registry.promote(MODEL_NAME, t["model_version"])
         if selection.promote:
             winner = next(t for t in trained if t["candidate"] == selection.winner)
-            serving = {"model_version": winner["model_version"], "artifact": winner["artifact"],
-                       "candidate": winner["candidate"], "reason": selection.reason}
+            serving = {
+                "model_version": winner["model_version"],
+                "artifact": winner["artifact"],
+                "candidate": winner["candidate"],
+                "reason": selection.reason,
+            }
             serving_scores = scores[winner["candidate"]]
         else:
             assert champion is not None
-            serving = {"model_version": champion.model_version,
-                       "artifact": str(champion.artifact_dir), "candidate": champion.candidate,
-                       "reason": selection.reason}
+            serving = {
+                "model_version": champion.model_version,
+                "artifact": str(champion.artifact_dir),
+                "candidate": champion.candidate,
+                "reason": selection.reason,
+            }
             serving_scores = scores["champion"]
     serving["thresholds"] = band_thresholds(
         serving_scores, review_budget=review_budget, decline_share=decline_share
@@ -213,13 +242,18 @@ def plan_shards(features_ref: dict[str, Any], *, n_shards: int) -> list[int]:
 def assign_bands(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
     """approve / review / decline from the serving model's cut-offs."""
     return np.where(
-        scores >= thresholds["decline"], "decline",
+        scores >= thresholds["decline"],
+        "decline",
         np.where(scores >= thresholds["review"], "review", "approve"),
     )
 
 
 def score_shard(
-    shard: int, n_shards: int, serving: dict[str, Any], features_ref: dict[str, Any], *,
+    shard: int,
+    n_shards: int,
+    serving: dict[str, Any],
+    features_ref: dict[str, Any],
+    *,
     run_id: str,
 ) -> str:
     """Score, band and explain the recent orders of one shard."""
@@ -245,8 +279,9 @@ def score_shard(
             "as_of": pd.Timestamp(RunWindow.from_dict(features_ref["window"]).as_of),
         }
     )
-    log.info("Shard %s/%s: %s orders, bands %s", shard, n_shards, len(out),
-             out["band"].value_counts().to_dict())
+    log.info(
+        "Shard %s/%s: %s orders, bands %s", shard, n_shards, len(out), out["band"].value_counts().to_dict()
+    )
     return staging.write_parquet(out, DAG_ID, run_id, f"risk_shard_{shard:03d}")
 
 

@@ -105,14 +105,11 @@ def evaluate_and_select(
     champion = registry.current_champion(MODEL_NAME)
     champion_score = None
     if champion is not None and champion.holdout_start_at <= holdout_start:
-        champion_metrics = evaluate_recommender(
-            load_recommender(champion.artifact_dir), train, holdout, k
-        )
+        champion_metrics = evaluate_recommender(load_recommender(champion.artifact_dir), train, holdout, k)
         comparison[f"champion:{champion.model_version}"] = champion_metrics
         champion_score = champion_metrics[PRIMARY_METRIC]
     elif champion is not None:
-        log.warning("Champion %s was trained on data past this holdout; not compared",
-                    champion.model_version)
+        log.warning("Champion %s was trained on data past this holdout; not compared", champion.model_version)
     for name, values in comparison.items():
         log.info("%-40s %s", name, {m: round(v, 4) for m, v in values.items()})
 
@@ -147,16 +144,15 @@ def evaluate_and_select(
             registry.promote(MODEL_NAME, t["model_version"])
     if selection.promote:
         winner = next(t for t in trained if t["candidate"] == selection.winner)
-        return _serving(winner["model_version"], Path(winner["artifact"]), winner["candidate"],
-                        selection.reason)
+        return _serving(
+            winner["model_version"], Path(winner["artifact"]), winner["candidate"], selection.reason
+        )
     assert champion is not None
-    return _serving(champion.model_version, champion.artifact_dir, champion.candidate,
-                    selection.reason)
+    return _serving(champion.model_version, champion.artifact_dir, champion.candidate, selection.reason)
 
 
 def _serving(version: str, directory: Path, candidate: str, reason: str) -> dict[str, Any]:
-    return {"model_version": version, "artifact": str(directory), "candidate": candidate,
-            "reason": reason}
+    return {"model_version": version, "artifact": str(directory), "candidate": candidate, "reason": reason}
 
 
 def plan_shards(extract_ref: dict[str, Any], *, n_shards: int) -> list[int]:
@@ -167,8 +163,13 @@ def plan_shards(extract_ref: dict[str, Any], *, n_shards: int) -> list[int]:
 
 
 def score_shard(
-    shard: int, n_shards: int, serving: dict[str, Any], extract_ref: dict[str, Any], *,
-    k: int, run_id: str,
+    shard: int,
+    n_shards: int,
+    serving: dict[str, Any],
+    extract_ref: dict[str, Any],
+    *,
+    k: int,
+    run_id: str,
 ) -> str:
     """Top-k for the active customers of one shard; popularity for those without history."""
     import pandas as pd
@@ -206,8 +207,14 @@ def score_shard(
     out["model_version"] = serving["model_version"]
     out["as_of"] = pd.Timestamp(RunWindow.from_dict(extract_ref["window"]).as_of)
     out = out[["customer_id", "rank", "product_id", "score", "source", "model_version", "as_of"]]
-    log.info("Shard %s/%s: %s customers, %s rows (%s from popularity)", shard, n_shards,
-             len(customers), len(out), int((out["source"] == "popularity").sum()))
+    log.info(
+        "Shard %s/%s: %s customers, %s rows (%s from popularity)",
+        shard,
+        n_shards,
+        len(customers),
+        len(out),
+        int((out["source"] == "popularity").sum()),
+    )
     return staging.write_parquet(out, DAG_ID, run_id, f"recommendations_shard_{shard:03d}")
 
 

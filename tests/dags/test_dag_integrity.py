@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -43,11 +43,15 @@ def test_dag_files_import_no_heavy_library_and_touch_nothing() -> None:
         "assert not bag.import_errors, bag.import_errors\n"
         f"print(sorted(m for m in {HEAVY_MODULES!r} if m in set(sys.modules) - before))\n"
     )
-    env = {"PYTHONPATH": str(ROOT), "AIRFLOW_CONN_WAREHOUSE": "postgresql://nobody@127.0.0.1:1/none",
-           **{k: v for k, v in __import__("os").environ.items() if k.startswith(("AIRFLOW", "PATH", "HOME"))}}
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "AIRFLOW_CONN_WAREHOUSE": "postgresql://nobody@127.0.0.1:1/none",
+        **{k: v for k, v in __import__("os").environ.items() if k.startswith(("AIRFLOW", "PATH", "HOME"))},
+    }
     env["AIRFLOW_CONN_WAREHOUSE"] = "postgresql://nobody@127.0.0.1:1/none"  # unreachable on purpose
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -87,4 +91,4 @@ def test_manual_trigger_params(dagbag) -> None:
 def test_validation_runs_on_a_data_interval(dagbag) -> None:
     timetable = dagbag.dags["warehouse_validation"].timetable
     assert type(timetable).__name__ == "CronDataIntervalTimetable"
-    assert str(getattr(timetable, "_timezone", timezone.utc)) in {"UTC", "Timezone('UTC')"}
+    assert str(getattr(timetable, "_timezone", UTC)) in {"UTC", "Timezone('UTC')"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 DAYS = 90
 LAST_DAY = simulator.DEFAULT_START + timedelta(days=DAYS - 1)
-AS_OF = datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=timezone.utc) + timedelta(days=1)
+AS_OF = datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=UTC) + timedelta(days=1)
 # The tiny shop has few frauds: label a little earlier and hold out more days than the defaults.
 RISK_CONF = {"as_of": AS_OF.date().isoformat(), "maturity_days": 35, "holdout_days": 21}
 RECS_CONF = {"as_of": AS_OF.date().isoformat()}
@@ -34,8 +34,14 @@ def tiny_shop(postgres_warehouse_url: str, airflow_db) -> str:
 def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str) -> None:
     run_dag("warehouse_validation", logical_date=AS_OF - timedelta(days=1))
     quality = _read("SELECT table_name, success FROM data_quality_runs")
-    assert set(quality["table_name"]) == {"customers", "products", "events", "orders",
-                                          "order_items", "chargebacks"}
+    assert set(quality["table_name"]) == {
+        "customers",
+        "products",
+        "events",
+        "orders",
+        "order_items",
+        "chargebacks",
+    }
     assert quality["success"].all()
 
     run_dag("recommendations", logical_date=AS_OF, conf=RECS_CONF)
@@ -43,7 +49,8 @@ def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str
     active = _read(
         "SELECT customer_id FROM customers WHERE created_at >= :s AND created_at < :e "
         "UNION SELECT customer_id FROM events WHERE event_at >= :s AND event_at < :e",
-        s=AS_OF.replace(tzinfo=None) - timedelta(days=30), e=AS_OF.replace(tzinfo=None),
+        s=AS_OF.replace(tzinfo=None) - timedelta(days=30),
+        e=AS_OF.replace(tzinfo=None),
     )
     assert set(recs["customer_id"]) == set(active["customer_id"]), "every active customer is scored"
     assert not recs.duplicated(["customer_id", "rank"]).any()
@@ -54,16 +61,21 @@ def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str
     similar = _read("SELECT * FROM similar_products")
     assert len(similar) > 0 and (similar["product_id"] != similar["similar_product_id"]).all()
 
-    models = _read("SELECT candidate, decision, is_champion, metrics, comparison FROM model_versions "
-                   "WHERE model_name = 'recommender'")
+    models = _read(
+        "SELECT candidate, decision, is_champion, metrics, comparison FROM model_versions "
+        "WHERE model_name = 'recommender'"
+    )
     assert set(models["candidate"]) == {"popularity", "item_knn", "tf_item2user"}
     assert models["is_champion"].sum() == 1
     assert (models["decision"] == "promoted").sum() == 1
 
     run_dag("order_risk", logical_date=AS_OF, conf=RISK_CONF)
     scores = _read("SELECT * FROM order_risk_scores")
-    recent = _read("SELECT order_id FROM orders WHERE ordered_at >= :s AND ordered_at < :e",
-                   s=AS_OF.replace(tzinfo=None) - timedelta(days=7), e=AS_OF.replace(tzinfo=None))
+    recent = _read(
+        "SELECT order_id FROM orders WHERE ordered_at >= :s AND ordered_at < :e",
+        s=AS_OF.replace(tzinfo=None) - timedelta(days=7),
+        e=AS_OF.replace(tzinfo=None),
+    )
     assert set(scores["order_id"]) == set(recent["order_id"])
     assert set(scores["band"]) <= {"approve", "review", "decline"}
     assert scores["score"].between(0, 1).all() and scores["reasons"].str.len().gt(0).all()
@@ -72,8 +84,7 @@ def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str
 
     # Re-running the interval with the same serving model gives the same rows, as a new version.
     before = recs.sort_values(["customer_id", "rank"]).reset_index(drop=True)
-    run_dag("recommendations", logical_date=AS_OF + timedelta(hours=1),
-            conf={**RECS_CONF, "retrain": False})
+    run_dag("recommendations", logical_date=AS_OF + timedelta(hours=1), conf={**RECS_CONF, "retrain": False})
     after = _read("SELECT * FROM recommendations").sort_values(["customer_id", "rank"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(before, after, check_like=True)
     assert publish.list_versions("recommendations")["version"].tolist() == [2, 1]
@@ -81,20 +92,34 @@ def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str
 
 def test_critical_data_failure_stops_the_night_and_keeps_published_tables(tiny_shop: str) -> None:
     run_dag("warehouse_validation", logical_date=AS_OF - timedelta(days=2))
-    run_dag("recommendations", logical_date=AS_OF - timedelta(days=1),
-            conf={"as_of": (AS_OF - timedelta(days=1)).date().isoformat()})
+    run_dag(
+        "recommendations",
+        logical_date=AS_OF - timedelta(days=1),
+        conf={"as_of": (AS_OF - timedelta(days=1)).date().isoformat()},
+    )
     published = _read("SELECT * FROM recommendations")
 
     # The shop loads a broken event on the last day: an unknown event type and a null id.
-    bad = pd.DataFrame({"event_id": [None], "session_id": [1], "customer_id": [1], "product_id": [1],
-                        "event_type": ["refund"], "event_at": [pd.Timestamp(LAST_DAY) + pd.Timedelta(hours=12)]})
+    bad = pd.DataFrame(
+        {
+            "event_id": [None],
+            "session_id": [1],
+            "customer_id": [1],
+            "product_id": [1],
+            "event_type": ["refund"],
+            "event_at": [pd.Timestamp(LAST_DAY) + pd.Timedelta(hours=12)],
+        }
+    )
     warehouse.write_frame(bad, "events")
     with pytest.raises(DagRunFailed, match="validate_table"):
         run_dag("warehouse_validation", logical_date=AS_OF - timedelta(days=1))
 
-    failures = _read("SELECT table_name, expectation, column_name, unexpected_count FROM data_quality_runs "
-                     "WHERE success = 0")
-    assert {("events", "ExpectColumnValuesToNotBeNull", "event_id"),
-            ("events", "ExpectColumnValuesToBeInSet", "event_type")} <= set(
-        failures[["table_name", "expectation", "column_name"]].itertuples(index=False, name=None))
+    failures = _read(
+        "SELECT table_name, expectation, column_name, unexpected_count FROM data_quality_runs "
+        "WHERE success = 0"
+    )
+    assert {
+        ("events", "ExpectColumnValuesToNotBeNull", "event_id"),
+        ("events", "ExpectColumnValuesToBeInSet", "event_type"),
+    } <= set(failures[["table_name", "expectation", "column_name"]].itertuples(index=False, name=None))
     pd.testing.assert_frame_equal(_read("SELECT * FROM recommendations"), published)

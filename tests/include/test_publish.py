@@ -27,16 +27,24 @@ def _recommendations(customers: range, product_offset: int = 0) -> pd.DataFrame:
 
 def _read_view(url: str) -> pd.DataFrame:
     with warehouse.get_engine(url).connect() as conn:
-        return warehouse.read_frame(
-            sql="SELECT * FROM recommendations ORDER BY customer_id, rank", conn=conn
-        )
+        return warehouse.read_frame(sql="SELECT * FROM recommendations ORDER BY customer_id, rank", conn=conn)
 
 
 def test_publish_switches_readers_and_keeps_previous_version(warehouse_url: str) -> None:
-    first = publish.publish("recommendations", [_recommendations(range(1, 11))], run_id="r1",
-                            model_version="rec-v1", data_interval=INTERVAL)
-    second = publish.publish("recommendations", [_recommendations(range(1, 6), 50)], run_id="r2",
-                             model_version="rec-v2", data_interval=INTERVAL)
+    first = publish.publish(
+        "recommendations",
+        [_recommendations(range(1, 11))],
+        run_id="r1",
+        model_version="rec-v1",
+        data_interval=INTERVAL,
+    )
+    second = publish.publish(
+        "recommendations",
+        [_recommendations(range(1, 6), 50)],
+        run_id="r2",
+        model_version="rec-v2",
+        data_interval=INTERVAL,
+    )
 
     view = _read_view(warehouse_url)
     assert len(view) == 15 and view["product_id"].min() == 1051
@@ -99,8 +107,7 @@ def test_rerun_of_an_interval_gives_same_rows_without_duplicates(warehouse_url: 
     rows = _recommendations(range(1, 11))
     publish.publish("recommendations", [rows], run_id="r1", data_interval=INTERVAL)
     before = _read_view(warehouse_url)
-    publish.publish("recommendations", [rows.iloc[:12], rows.iloc[12:]], run_id="r1",
-                    data_interval=INTERVAL)
+    publish.publish("recommendations", [rows.iloc[:12], rows.iloc[12:]], run_id="r1", data_interval=INTERVAL)
     after = _read_view(warehouse_url)
     pd.testing.assert_frame_equal(before, after)
 

@@ -25,7 +25,7 @@ $(STAMP): requirements.lock
 
 demo: install  ## build the small shop in the embedded warehouse and run the three DAGs
 	$(BIN)/airflow db migrate > /dev/null
-	$(BIN)/python -m include.demo
+	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python -m include.demo
 
 test: install  ## the whole test suite (PostgreSQL required)
 	$(BIN)/pytest

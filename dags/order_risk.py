@@ -140,9 +140,10 @@ def order_risk() -> None:
         run_id: str | None = None,
     ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
+        from include.pipeline.common import as_list
 
         return steps.evaluate_and_select(
-            list(trained or []),
+            as_list(trained),
             features_ref,
             review_budget=params["review_budget"],
             decline_share=params["decline_share"],
@@ -177,8 +178,9 @@ def order_risk() -> None:
         paths: list[str], serving: dict[str, Any], features_ref: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
+        from include.pipeline.common import as_list
 
-        return steps.publish_scores(list(paths), serving, features_ref, run_id=run_id)
+        return steps.publish_scores(as_list(paths), serving, features_ref, run_id=run_id)
 
     extract_ref = extract_orders()
     features_ref = build_features(extract_ref)

@@ -122,8 +122,9 @@ def recommendations() -> None:
         run_id: str | None = None,
     ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
+        from include.pipeline.common import as_list
 
-        return steps.evaluate_and_select(list(trained or []), extract_ref, k=params["k"], run_id=run_id)
+        return steps.evaluate_and_select(as_list(trained), extract_ref, k=params["k"], run_id=run_id)
 
     @task
     def plan_shards(
@@ -156,8 +157,9 @@ def recommendations() -> None:
         paths: list[str], serving: dict[str, Any], extract_ref: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
+        from include.pipeline.common import as_list
 
-        return steps.publish_recommendations(list(paths), serving, extract_ref, run_id=run_id)
+        return steps.publish_recommendations(as_list(paths), serving, extract_ref, run_id=run_id)
 
     @task(outlets=[SIMILAR_PRODUCTS])
     def publish_similar_products(

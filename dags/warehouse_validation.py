@@ -14,6 +14,7 @@ Trigger it by hand with **day** to validate another day.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
@@ -44,8 +45,10 @@ SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "ch
 def warehouse_validation() -> None:
     @task
     def resolve_interval(
-        params: dict[str, Any] | None = None, data_interval_start=None, data_interval_end=None
-    ) -> dict[str, str]:  # noqa: ANN001
+        params: dict[str, Any] | None = None,
+        data_interval_start: datetime | None = None,
+        data_interval_end: datetime | None = None,
+    ) -> dict[str, str]:
         """The day to validate: the `day` Param, or the run's data interval."""
         from include.pipeline.validation import resolve_interval
 
@@ -53,19 +56,24 @@ def warehouse_validation() -> None:
 
     @task(map_index_template="{{ table_name }}")
     def validate_table(table: str, interval: dict[str, str]) -> dict[str, Any]:
-        """Run the table's suite; a critical failure fails this task."""
+        """Run the table's suite; a critical failure fails this task at once, without retries."""
         from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowFailException
 
         from include.pipeline.validation import validate
+        from include.validation import DataQualityError
 
         context = get_current_context()
         context["table_name"] = table  # names the mapped task instance in the UI
-        return validate(table, interval, run_id=context["run_id"])
+        try:
+            return validate(table, interval, run_id=context["run_id"])
+        except DataQualityError as error:  # bad data does not get better by retrying
+            raise AirflowFailException(str(error)) from error
 
     @task(outlets=[VALIDATED_INTERACTIONS, VALIDATED_ORDERS])
     def publish_validated_assets(
-        results: list[dict[str, Any]], interval: dict[str, str], outlet_events=None
-    ) -> None:  # noqa: ANN001
+        results: list[dict[str, Any]], interval: dict[str, str], outlet_events: Any = None
+    ) -> None:
         """Announce the validated interval to the model DAGs."""
         for asset in (VALIDATED_INTERACTIONS, VALIDATED_ORDERS):
             outlet_events[asset].extra = dict(interval)

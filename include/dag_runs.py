@@ -12,7 +12,11 @@ log = logging.getLogger(__name__)
 
 
 class DagRunFailed(RuntimeError):
-    """A DAG run did not succeed."""
+    """A DAG run did not succeed; `states` maps each task (`id[map_index]` if mapped) to its state."""
+
+    def __init__(self, message: str, states: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.states = states or {}
 
 
 def run_dag(dag_id: str, *, logical_date: datetime | None = None, conf: dict[str, Any] | None = None) -> Any:
@@ -36,7 +40,13 @@ def run_dag(dag_id: str, *, logical_date: datetime | None = None, conf: dict[str
     dag_run = dag.test(**kwargs)
     state = str(getattr(dag_run.state, "value", dag_run.state))
     if state != "success":
-        failed = [ti.task_id for ti in dag_run.get_task_instances() if str(ti.state).endswith("failed")]
-        raise DagRunFailed(f"{dag_id} ended {state}; failed tasks: {failed}")
+        states = {
+            ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(
+                getattr(ti.state, "value", ti.state)
+            )
+            for ti in dag_run.get_task_instances()
+        }
+        failed = sorted(task for task, s in states.items() if s == "failed")
+        raise DagRunFailed(f"{dag_id} ended {state}; failed tasks: {failed}", states)
     log.info("%s: %s", dag_id, state)
     return dag_run

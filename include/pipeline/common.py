@@ -109,3 +109,10 @@ def resolve_window(params: Mapping[str, Any], context: Mapping[str, Any]) -> Run
 def shard_of(ids: Any, n_shards: int) -> Any:
     """The shard of each id: a stable modulo, so a re-run splits the same way."""
     return ids % n_shards
+
+
+def as_list(values: Any) -> list[Any]:
+    """A plain list from the outputs of a mapped task (indexing avoids probing past the end)."""
+    if values is None:
+        return []
+    return [values[i] for i in range(len(values))]

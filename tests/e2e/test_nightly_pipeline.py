@@ -32,7 +32,7 @@ def tiny_shop(postgres_warehouse_url: str, airflow_db) -> str:
 
 
 def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str) -> None:
-    run_dag("warehouse_validation", logical_date=AS_OF - timedelta(days=1))
+    run_dag("warehouse_validation", logical_date=AS_OF)  # validates the day before AS_OF
     quality = _read("SELECT table_name, success FROM data_quality_runs")
     assert set(quality["table_name"]) == {
         "customers",
@@ -111,8 +111,11 @@ def test_critical_data_failure_stops_the_night_and_keeps_published_tables(tiny_s
         }
     )
     warehouse.write_frame(bad, "events")
-    with pytest.raises(DagRunFailed, match="validate_table"):
-        run_dag("warehouse_validation", logical_date=AS_OF - timedelta(days=1))
+    with pytest.raises(DagRunFailed, match="validate_table") as failed:
+        run_dag("warehouse_validation", logical_date=AS_OF)
+    assert failed.value.states["publish_validated_assets"] == "upstream_failed", (
+        "the assets that trigger the model DAGs are not updated"
+    )
 
     failures = _read(
         "SELECT table_name, expectation, column_name, unexpected_count FROM data_quality_runs "

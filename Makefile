@@ -41,7 +41,7 @@ format: install
 airflow: install  ## Airflow web UI and scheduler on the project's DAGs and warehouse
 	@echo "Starting Airflow at http://localhost:8080 -- user 'admin', password printed below"
 	@echo "and saved in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
-	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin $(BIN)/airflow standalone
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin $(BIN)/airflow standalone
 
 shop: install  ## (re)build the embedded warehouse with the small shop, 90 days
 	$(BIN)/python -m include.simulator build --preset small --days 90 --replace

@@ -2,10 +2,19 @@
 ### Warehouse validation — the nightly data-quality gate
 
 Runs the Great Expectations suite of every source table (customers, products, events, orders,
-order_items, chargebacks) **inside the warehouse** on the run's data interval (one day).
+order_items, chargebacks) **inside the warehouse** on the run's data interval (one day):
+schema, keys, references, allowed values and bounds, future timestamps, volume against the
+trailing days, freshness, and drift of the event-type mix, category mix and order amounts.
 
-- A failed **critical** rule fails its task: nothing downstream runs and the published tables
-  stay as they were. Every result is written to `data_quality_runs`.
+- **Critical** (a missing or retyped column, a null key, an empty or exploding day, row-level
+  problems above the tolerance): the task fails at once; nothing downstream runs and the
+  published tables stay as they were.
+- **Quarantine** (row-level problems below the tolerance): the rows are recorded in
+  `data_quality_quarantine` and the model DAGs' extracts leave them out.
+- **Warning** (drift, staleness): recorded, the run goes on.
+
+Every result goes to `data_quality_runs`; the task log names the table, check, observed value
+and sample offending rows, and where the run's Data Docs are (`var/data_docs/<run>/<table>`).
 - When all tables pass, the assets `validated_interactions` and `validated_orders` are updated
   with the interval, which triggers the `recommendations` and `order_risk` DAGs.
 
@@ -40,6 +49,45 @@ SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "ch
             format="date",
             description="Validate this day (YYYY-MM-DD) instead of the run's data interval.",
         ),
+        "quarantine_tolerance": Param(
+            0.01,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="Share of a table's rows in the interval that may break a row rule and be "
+            "quarantined (left out of the extracts); above it the run fails.",
+        ),
+        "volume_min_ratio": Param(
+            0.3,
+            type="number",
+            minimum=0,
+            description="A day with fewer rows than this times the median of the trailing days fails.",
+        ),
+        "volume_max_ratio": Param(
+            3.0,
+            type="number",
+            minimum=1,
+            description="A day with more rows than this times the median of the trailing days fails.",
+        ),
+        "trailing_days": Param(
+            14,
+            type="integer",
+            minimum=3,
+            description="Days before the interval that volume and drift are compared with.",
+        ),
+        "freshness_hours": Param(
+            6.0,
+            type="number",
+            minimum=0,
+            description="Warn when the newest event or order is older than this at the end of the interval.",
+        ),
+        "drift_psi_limit": Param(
+            0.2,
+            type="number",
+            minimum=0,
+            description="Warn when the event-type mix, category mix or order amounts drift beyond this "
+            "population stability index against the trailing days.",
+        ),
     },
 )
 def warehouse_validation() -> None:
@@ -55,7 +103,9 @@ def warehouse_validation() -> None:
         return resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 
     @task(map_index_template="{{ table_name }}")
-    def validate_table(table: str, interval: dict[str, str]) -> dict[str, Any]:
+    def validate_table(
+        table: str, interval: dict[str, str], params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Run the table's suite; a critical failure fails this task at once, without retries."""
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
@@ -66,7 +116,7 @@ def warehouse_validation() -> None:
         context = get_current_context()
         context["table_name"] = table  # names the mapped task instance in the UI
         try:
-            return validate(table, interval, run_id=context["run_id"])
+            return validate(table, interval, run_id=context["run_id"], params=params)
         except DataQualityError as error:  # bad data does not get better by retrying
             raise AirflowFailException(str(error)) from error
 

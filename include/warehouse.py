@@ -175,14 +175,27 @@ def check_identifier(name: str) -> str:
     return name
 
 
-def load_sql(name: str, dialect: str, identifiers: Mapping[str, str] | None = None) -> str:
-    """The text of `include/sql/<name>.sql` (or its dialect override), identifiers filled in."""
+def load_sql(
+    name: str,
+    dialect: str,
+    identifiers: Mapping[str, str] | None = None,
+    fragments: Mapping[str, str] | None = None,
+) -> str:
+    """The text of `include/sql/<name>.sql` (or its dialect override), placeholders filled in.
+
+    Args:
+        identifiers: `{key}` -> a table name from the allow-list.
+        fragments: `{key}` -> the name of another SQL file, inlined as a subquery.
+    """
     override = SQL_DIR / f"{name}.{dialect}.sql"
     path = override if override.exists() else SQL_DIR / f"{name}.sql"
     if not path.exists():
         raise FileNotFoundError(f"No SQL file for {name!r} under {SQL_DIR}")
     text = path.read_text()
     identifiers = {k: check_identifier(v) for k, v in (identifiers or {}).items()}
+    for key, fragment in (fragments or {}).items():
+        (statement,) = split_statements(load_sql(fragment, dialect))
+        identifiers[key] = statement
 
     def _substitute(match: re.Match[str]) -> str:
         key = match.group(1)
@@ -234,13 +247,14 @@ def run_sql(
     *,
     conn: sa.Connection | None = None,
     identifiers: Mapping[str, str] | None = None,
+    fragments: Mapping[str, str] | None = None,
 ) -> int:
     """Run every statement of a .sql file with bound parameters; returns rows affected."""
     if conn is None:
         with transaction() as own:
-            return run_sql(name, params, conn=own, identifiers=identifiers)
+            return run_sql(name, params, conn=own, identifiers=identifiers, fragments=fragments)
     dialect = dialect_name(conn)
-    sql = load_sql(name, dialect, identifiers)
+    sql = load_sql(name, dialect, identifiers, fragments)
     bound = bind_params(params, dialect)
     affected = 0
     for statement in split_statements(sql):

@@ -27,13 +27,24 @@ def resolve_interval(
     return {INTERVAL_START_KEY: start.isoformat(), INTERVAL_END_KEY: end.isoformat()}
 
 
-def validate(table: str, interval: dict[str, str], *, run_id: str) -> dict[str, Any]:
-    """Validate one table on the interval; raises DataQualityError on a critical failure."""
+def validate(
+    table: str, interval: dict[str, str], *, run_id: str, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Validate one table on the interval with the thresholds of `params`.
+
+    Raises:
+        DataQualityError: on a critical failure.
+    """
     results = validation.validate_table(
         table,
         to_naive_utc(interval[INTERVAL_START_KEY]),
         to_naive_utc(interval[INTERVAL_END_KEY]),
         run_id=run_id,
+        quality=validation.QualitySettings.from_params(params),
     )
-    failed_warnings = [r.describe() for r in results if not r.success]
-    return {"table": table, "rules": len(results), "warnings": failed_warnings}
+    return {
+        "table": table,
+        "checks": len(results),
+        "warnings": [r.describe() for r in results if r.outcome == validation.WARNING],
+        "quarantined": [r.describe() for r in results if r.outcome == validation.QUARANTINE],
+    }

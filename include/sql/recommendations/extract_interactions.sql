@@ -1,5 +1,6 @@
 -- One row per (customer, product) seen in [start, end): the weighted strength of interest
 -- (view 1, add to cart 3, purchase 5), the number of purchases and the last interaction.
+-- Quarantined events are left out.
 SELECT customer_id,
        product_id,
        SUM(CASE event_type
@@ -12,4 +13,6 @@ SELECT customer_id,
        MAX(event_at) AS last_at
 FROM events
 WHERE event_at >= :start AND event_at < :end
+  AND NOT EXISTS (SELECT 1 FROM data_quality_quarantine q
+                  WHERE q.table_name = 'events' AND q.record_id = events.event_id)
 GROUP BY customer_id, product_id;

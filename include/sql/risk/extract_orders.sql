@@ -1,4 +1,5 @@
--- Orders placed in [start, end) with what was known of the customer and the basket.
+-- Orders placed in [start, end) with what was known of the customer and the basket;
+-- orders quarantined, or with a quarantined line, are left out.
 SELECT o.order_id,
        o.customer_id,
        o.ordered_at,
@@ -22,4 +23,6 @@ LEFT JOIN (
     GROUP BY oi.order_id
 ) i ON i.order_id = o.order_id
 WHERE o.ordered_at >= :start AND o.ordered_at < :end
+  AND NOT EXISTS (SELECT 1 FROM data_quality_quarantine q
+                  WHERE q.table_name IN ('orders', 'order_items') AND q.record_id = o.order_id)
 ORDER BY o.ordered_at, o.order_id;

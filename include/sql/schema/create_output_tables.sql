@@ -53,3 +53,16 @@ CREATE TABLE IF NOT EXISTS data_quality_runs (
     PRIMARY KEY (run_id, table_name, expectation, column_name)
 );
 CREATE INDEX IF NOT EXISTS ix_data_quality_runs_checked_at ON data_quality_runs (checked_at);
+
+-- Rows that broke a row-level rule while below the tolerance: extracts leave them out.
+CREATE TABLE IF NOT EXISTS data_quality_quarantine (
+    table_name             TEXT NOT NULL,
+    record_id              BIGINT NOT NULL,
+    rule                   TEXT NOT NULL,
+    run_id                 TEXT NOT NULL,
+    data_interval_start_at TIMESTAMP NOT NULL,
+    data_interval_end_at   TIMESTAMP NOT NULL,
+    quarantined_at         TIMESTAMP NOT NULL,
+    PRIMARY KEY (table_name, record_id, rule, data_interval_start_at)
+);
+CREATE INDEX IF NOT EXISTS ix_data_quality_quarantine_record ON data_quality_quarantine (table_name, record_id);

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS events (
     event_type      TEXT,
     event_at        TIMESTAMP
 );
+CREATE INDEX IF NOT EXISTS ix_events_event_id ON events (event_id);
 CREATE INDEX IF NOT EXISTS ix_events_event_at ON events (event_at);
 CREATE INDEX IF NOT EXISTS ix_events_customer_id_event_at ON events (customer_id, event_at);
 

@@ -1,0 +1,4 @@
+-- orders stamped later than the moment of the check: never valid, whatever the interval.
+SELECT t.order_id AS record_id
+FROM orders t
+WHERE t.ordered_at > :now AND t.order_id IS NOT NULL;

@@ -108,7 +108,11 @@ def record_version(
 
 def promote(model_name: str, model_version: str) -> None:
     """Make `model_version` the champion of `model_name`."""
-    warehouse.run_sql("registry/promote_champion", {"model_name": model_name, "model_version": model_version})
+    changed = warehouse.run_sql(
+        "registry/promote_champion", {"model_name": model_name, "model_version": model_version}
+    )
+    if changed == 0:
+        raise ValueError(f"No recorded version {model_version!r} of {model_name!r} to promote")
     log.info("Promoted %s to champion of %s", model_version, model_name)
 
 

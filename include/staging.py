@@ -23,9 +23,14 @@ log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+def _safe(name: str) -> str:
+    """A folder name that stays inside its parent: no separators, no leading dots."""
+    return _UNSAFE.sub("_", name).lstrip(".") or "_"
+
+
 def run_dir(dag_id: str, run_id: str) -> Path:
     """The staging folder of one DAG run."""
-    return settings.staging_dir() / _UNSAFE.sub("_", dag_id) / _UNSAFE.sub("_", run_id)
+    return settings.staging_dir() / _safe(dag_id) / _safe(run_id)
 
 
 def write_parquet(frame: pd.DataFrame, dag_id: str, run_id: str, name: str) -> str:

@@ -39,6 +39,8 @@ CONN_ID = "warehouse"
 # Rows per COPY buffer / executemany batch when bulk-writing a frame.
 WRITE_BATCH_ROWS = 100_000
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+# How COPY marks a missing value; a text value equal to it is refused rather than lost.
+COPY_NULL = "<shopflow:null>"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -81,6 +83,8 @@ def _url_from_json(raw: str) -> str:
     conn_type = spec.get("conn_type", "postgres")
     if conn_type == "sqlite":
         return f"sqlite:///{spec['host']}"
+    if conn_type not in {"postgres", "postgresql"}:
+        raise ValueError(f"Unsupported warehouse connection type {conn_type!r}: use sqlite or postgres")
     auth = quote(spec.get("login") or "", safe="")
     if spec.get("password"):
         auth += ":" + quote(spec["password"], safe="")
@@ -321,6 +325,24 @@ def read_frame_chunks(
             yield _parse_timestamps(chunk, parse_dates)
 
 
+def _copy_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Whole-number float columns as integers (pandas makes an int column with a gap float, and
+    PostgreSQL's integer columns refuse '1.0'); text equal to the NULL marker is refused."""
+    import pandas as pd
+
+    out = frame.copy()
+    for col in out.columns:
+        values = out[col]
+        if pd.api.types.is_float_dtype(values):
+            present = values.dropna()
+            if len(present) and (present == present.round()).all() and present.abs().max() < 2**53:
+                out[col] = values.astype("Int64")
+        elif values.dtype == object or pd.api.types.is_string_dtype(values):
+            if (values == COPY_NULL).any():
+                raise ValueError(f"Column {col} holds the text {COPY_NULL!r}, which COPY reads as NULL")
+    return out
+
+
 def _sqlite_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Datetimes as sortable text, missing values as None, numpy scalars as Python ones."""
     import pandas as pd
@@ -342,17 +364,18 @@ def write_frame(frame: pd.DataFrame, table: str, *, conn: sa.Connection | None =
         return 0
     columns = ", ".join(check_column(c) for c in frame.columns)
     if dialect_name(conn) == "postgresql":
+        ready = _copy_ready(frame)
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor:
-            copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '\\N')"
+            copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '{COPY_NULL}')"
             with cursor.copy(copy_sql) as copy:
-                for start in range(0, len(frame), WRITE_BATCH_ROWS):
+                for start in range(0, len(ready), WRITE_BATCH_ROWS):
                     buffer = io.StringIO()
-                    frame.iloc[start : start + WRITE_BATCH_ROWS].to_csv(
+                    ready.iloc[start : start + WRITE_BATCH_ROWS].to_csv(
                         buffer,
                         header=False,
                         index=False,
-                        na_rep="\\N",
+                        na_rep=COPY_NULL,
                         date_format=TIMESTAMP_FORMAT,
                     )
                     copy.write(buffer.getvalue())

@@ -23,6 +23,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("SHOPFLOW_TASK_RETRIES", "0")  # a failing task fails the test at once
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -67,8 +67,10 @@ def _asset_event_interval(context: Mapping[str, Any]) -> tuple[datetime, datetim
 
 def latest_data_day_end() -> datetime:
     """Midnight after the newest event in the warehouse: the end of the last full day of data."""
+    import pandas as pd
+
     latest = warehouse.scalar("recommendations/select_latest_event")
-    if latest is None:
+    if latest is None or pd.isna(latest):
         raise ValueError("The warehouse has no events: build the shop first (make shop)")
     latest = to_naive_utc(latest.to_pydatetime() if hasattr(latest, "to_pydatetime") else latest)
     return datetime(latest.year, latest.month, latest.day) + timedelta(days=1)

@@ -1,4 +1,4 @@
--- Record the rows a rule found; {rule_query} is one of the find_*.sql files of this folder.
+-- Record the rows a rule found; the rule query is one of the find_*.sql files of this folder.
 INSERT INTO data_quality_quarantine (
     table_name, record_id, rule, run_id, data_interval_start_at, data_interval_end_at, quarantined_at
 )

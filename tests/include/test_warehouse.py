@@ -1,0 +1,379 @@
+"""The warehouse door: connection settings, the SQL allow-list, parameters, and bulk frames on
+SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from include import settings, warehouse
+
+PLUS_TWO = timezone(timedelta(hours=2))
+START = datetime(2026, 8, 29)
+END = datetime(2026, 8, 30)
+
+
+# --------------------------------------------------------------------------- connection
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "POSTGRES"])
+def test_warehouse_url_turns_a_postgres_uri_into_a_psycopg_url(
+    scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", f"{scheme}://shop:secret@db.internal:5433/warehouse")
+    url = sa.make_url(warehouse.warehouse_url())
+    assert url.drivername == "postgresql+psycopg"
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "shop",
+        "secret",
+        "db.internal",
+        5433,
+        "warehouse",
+    )
+
+
+def test_warehouse_url_reads_a_json_postgres_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = {
+        "conn_type": "postgres",
+        "login": "shop",
+        "password": "p@ss:w/rd",
+        "host": "db.internal",
+        "port": 5433,
+        "schema": "warehouse",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", " " + json.dumps(spec) + "\n")
+    url = sa.make_url(warehouse.warehouse_url())
+    assert url.drivername == "postgresql+psycopg"
+    assert (url.username, url.password, url.host, url.port, url.database) == (
+        "shop",
+        "p@ss:w/rd",
+        "db.internal",
+        5433,
+        "warehouse",
+    )
+
+
+def test_warehouse_url_reads_a_json_sqlite_connection_with_the_file_as_host(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    path = tmp_path / "shop.db"
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    url = warehouse.warehouse_url()
+    assert url == f"sqlite:///{path}"
+    assert sa.make_url(url).database == str(path)
+
+
+def test_warehouse_url_defaults_to_the_embedded_sqlite_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
+    monkeypatch.setenv("SHOPFLOW_LOOKUP_AIRFLOW_CONNECTION", "0")
+    monkeypatch.setenv("SHOPFLOW_VAR_DIR", str(tmp_path))
+    assert warehouse.warehouse_url() == settings.default_warehouse_url()
+    assert warehouse.warehouse_url() == f"sqlite:///{tmp_path.resolve() / 'warehouse.db'}"
+
+
+@pytest.mark.parametrize("uri", ["mysql://shop@db.internal/warehouse", "mssql+pyodbc://db/warehouse"])
+def test_warehouse_url_refuses_an_unsupported_scheme(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", uri)
+    with pytest.raises(ValueError, match="Unsupported warehouse connection scheme"):
+        warehouse.warehouse_url()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="include/warehouse.py _url_from_json treats every conn_type but sqlite as postgres",
+)
+def test_warehouse_url_refuses_an_unsupported_json_conn_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "mysql", "host": "db.internal", "login": "shop"})
+    )
+    with pytest.raises(ValueError):
+        warehouse.warehouse_url()
+
+
+# --------------------------------------------------------------------------- SQL files
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["customers", "model_versions", "recommendations__v12", "order_risk_scores__v1", "events__staging"],
+)
+def test_check_identifier_accepts_project_tables_and_their_versions(name: str) -> None:
+    assert warehouse.check_identifier(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "users",
+        "customers; drop table x",
+        "Customers",
+        "CUSTOMERS",
+        "recommendations__v",
+        "recommendations__vx",
+        "pg_catalog.pg_user",
+        "",
+    ],
+)
+def test_check_identifier_refuses_anything_else(name: str) -> None:
+    with pytest.raises(ValueError):
+        warehouse.check_identifier(name)
+
+
+@pytest.fixture
+def sql_dir(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A SQL folder of its own with one file and its PostgreSQL override."""
+    folder = tmp_path / "sql" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "select_rows.sql").write_text("SELECT 'generic' AS flavour FROM {table};\n")
+    (folder / "select_rows.postgresql.sql").write_text("SELECT 'postgres' AS flavour FROM {table};\n")
+    (folder / "count_rows.sql").write_text("SELECT COUNT(*) FROM {table};\n")
+    monkeypatch.setattr(warehouse, "SQL_DIR", tmp_path / "sql")
+    return folder
+
+
+def test_load_sql_uses_the_postgresql_override_only_on_postgresql(sql_dir) -> None:
+    ids = {"table": "events"}
+    assert warehouse.load_sql("demo/select_rows", "postgresql", ids).strip() == (
+        "SELECT 'postgres' AS flavour FROM events;"
+    )
+    assert warehouse.load_sql("demo/select_rows", "sqlite", ids).strip() == (
+        "SELECT 'generic' AS flavour FROM events;"
+    )
+    assert "COUNT(*) FROM events" in warehouse.load_sql("demo/count_rows", "postgresql", ids)
+
+
+def test_load_sql_refuses_a_missing_identifier(sql_dir) -> None:
+    with pytest.raises(KeyError, match=r"needs the identifier \{table\}"):
+        warehouse.load_sql("demo/select_rows", "sqlite")
+
+
+def test_load_sql_refuses_an_identifier_off_the_allow_list(sql_dir) -> None:
+    with pytest.raises(ValueError, match="allow-list"):
+        warehouse.load_sql("demo/select_rows", "sqlite", {"table": "users"})
+
+
+def test_load_sql_names_a_missing_file(sql_dir) -> None:
+    with pytest.raises(FileNotFoundError, match="demo/nothing"):
+        warehouse.load_sql("demo/nothing", "sqlite")
+
+
+def test_split_statements_splits_on_line_ending_semicolons_and_drops_comment_lines() -> None:
+    sql = (
+        "-- a header; with a semicolon\n"
+        "CREATE TABLE t (a TEXT);\n"
+        "    -- an indented comment\n"
+        "INSERT INTO t VALUES ('a;b');   \n"
+        "\n"
+        "SELECT a\n"
+        "FROM t"
+    )
+    assert warehouse.split_statements(sql) == [
+        "CREATE TABLE t (a TEXT)",
+        "INSERT INTO t VALUES ('a;b')",
+        "SELECT a\nFROM t",
+    ]
+    assert warehouse.split_statements("-- only a comment\n\n") == []
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def test_bind_params_makes_aware_datetimes_naive_utc() -> None:
+    params = {"start": datetime(2026, 8, 30, 2, 0, tzinfo=PLUS_TWO)}
+    bound = warehouse.bind_params(params, "postgresql")["start"]
+    assert bound == datetime(2026, 8, 30, 0, 0) and bound.tzinfo is None
+
+
+def test_bind_params_gives_sqlite_sortable_text() -> None:
+    bound = warehouse.bind_params(
+        {
+            "aware": datetime(2026, 8, 30, 2, 5, 6, 789, tzinfo=PLUS_TWO),
+            "naive": datetime(2026, 1, 2, 3, 4, 5),
+            "day": date(2026, 8, 30),
+            "stamp": pd.Timestamp("2026-08-30 01:02:03", tz="UTC"),
+        },
+        "sqlite",
+    )
+    assert bound == {
+        "aware": "2026-08-30 00:05:06",
+        "naive": "2026-01-02 03:04:05",
+        "day": "2026-08-30 00:00:00",
+        "stamp": "2026-08-30 01:02:03",
+    }
+
+
+def test_bind_params_turns_numpy_scalars_into_python_values() -> None:
+    bound = warehouse.bind_params(
+        {"n": np.int64(7), "x": np.float32(0.5), "flag": np.bool_(True), "s": "text", "none": None},
+        "sqlite",
+    )
+    assert bound == {"n": 7, "x": 0.5, "flag": True, "s": "text", "none": None}
+    assert type(bound["n"]) is int and type(bound["x"]) is float and type(bound["flag"]) is bool
+    assert warehouse.bind_params(None, "postgresql") == {}
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _orders() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "order_id": [1, 2, 3],
+            "customer_id": pd.array([10, None, 2**40], dtype="Int64"),
+            "ordered_at": pd.to_datetime(["2026-08-30 12:34:56", None, "2026-01-01 00:00:00"]),
+            "amount": [0.1, np.nan, 123456.789012],
+            "payment_method": ["card, then paypal", 'say "hi"', "line one\nline two"],
+            "billing_country": ["", None, "Zürich"],
+            "device_id": ["it's", None, 'a\r\nb,"c"'],
+        }
+    )
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _select(url: str, sql: str) -> pd.DataFrame:
+    with warehouse.get_engine(url).connect() as conn:
+        return warehouse.read_frame(sql=sql, conn=conn)
+
+
+def test_write_then_read_round_trips_values_nulls_and_timestamps(warehouse_url: str) -> None:
+    frame = _orders()
+    assert warehouse.write_frame(frame, "orders") == 3
+
+    back = _select(warehouse_url, f"SELECT {', '.join(frame.columns)} FROM orders ORDER BY order_id")
+    assert pd.api.types.is_datetime64_any_dtype(back["ordered_at"])
+    assert pd.api.types.is_float_dtype(back["amount"])
+    assert _records(back) == _records(frame)
+
+
+def test_read_frame_parses_at_columns_and_as_of_only(warehouse_url: str) -> None:
+    warehouse.write_frame(_orders().iloc[:1], "orders")
+    back = _select(
+        warehouse_url,
+        "SELECT ordered_at, ordered_at AS as_of, ordered_at AS placed, payment_method FROM orders",
+    )
+    assert pd.api.types.is_datetime64_any_dtype(back["ordered_at"])
+    assert pd.api.types.is_datetime64_any_dtype(back["as_of"])
+    assert back.loc[0, "as_of"] == pd.Timestamp("2026-08-30 12:34:56")
+    assert not pd.api.types.is_datetime64_any_dtype(back["payment_method"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="include/warehouse.py write_frame: COPY ... NULL '\\N' reads the text '\\N' as NULL on PostgreSQL",
+)
+def test_text_that_reads_like_the_copy_null_marker_survives_on_postgresql(
+    postgres_warehouse_url: str,
+) -> None:
+    frame = pd.DataFrame({"order_id": [1], "device_id": ["\\N"]})
+    warehouse.write_frame(frame, "orders")
+    back = _select(postgres_warehouse_url, "SELECT device_id FROM orders")
+    assert back["device_id"].tolist() == ["\\N"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=psycopg.errors.InvalidTextRepresentation,
+    reason="include/warehouse.py write_frame: COPY writes a float id column as '1.0', which BIGINT refuses",
+)
+def test_whole_floats_in_an_integer_column_load_on_postgresql_as_on_sqlite(
+    postgres_warehouse_url: str,
+) -> None:
+    # pandas turns an integer column with a missing value into float64; SQLite stores 1.0 as 1.
+    frame = pd.DataFrame({"order_id": [1.0, np.nan], "reason": ["fraud", "fraud"]})
+    warehouse.write_frame(frame, "chargebacks")
+    back = _select(postgres_warehouse_url, "SELECT order_id FROM chargebacks ORDER BY order_id")
+    assert back["order_id"].iloc[0] == 1
+
+
+def test_write_frame_refuses_unknown_tables_and_columns(warehouse_url: str) -> None:
+    with pytest.raises(ValueError, match="allow-list"):
+        warehouse.write_frame(pd.DataFrame({"a": [1]}), "users")
+    with pytest.raises(ValueError, match="column"):
+        warehouse.write_frame(pd.DataFrame({"order_id; --": [1]}), "orders")
+    assert warehouse.write_frame(pd.DataFrame({"order_id": []}), "orders") == 0
+
+
+def _chargebacks(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "order_id": range(1, n + 1),
+            "reported_at": [START + timedelta(minutes=i) for i in range(n)],
+            "amount": [10.0] * n,
+            "reason": ["fraud"] * n,
+        }
+    )
+
+
+def test_read_frame_chunks_yields_bounded_frames_covering_every_row(warehouse_url: str) -> None:
+    warehouse.write_frame(_chargebacks(25), "chargebacks")
+    chunks = list(warehouse.read_frame_chunks("risk/extract_chargebacks", {"end": END}, chunksize=7))
+    assert len(chunks) >= 4
+    assert all(0 < len(chunk) <= 7 for chunk in chunks)
+    ids = pd.concat(chunks)["order_id"]
+    assert sorted(ids) == list(range(1, 26))
+    assert all(pd.api.types.is_datetime64_any_dtype(chunk["reported_at"]) for chunk in chunks)
+
+
+def _events_at(times: list[datetime]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "event_id": range(1, len(times) + 1),
+            "session_id": 1,
+            "customer_id": 1,
+            "product_id": 1,
+            "event_type": "view",
+            "event_at": times,
+        }
+    )
+
+
+@pytest.mark.parametrize("bounds", ["naive", "aware"])
+def test_datetime_bounds_include_the_start_and_exclude_the_end(warehouse_url: str, bounds: str) -> None:
+    second = timedelta(seconds=1)
+    warehouse.write_frame(_events_at([START - second, START, END - second, END]), "events")
+    if bounds == "aware":
+        params = {
+            "start": (START + timedelta(hours=2)).replace(tzinfo=PLUS_TWO),
+            "end": (END + timedelta(hours=2)).replace(tzinfo=PLUS_TWO),
+        }
+    else:
+        params = {"start": START, "end": END}
+    with warehouse.get_engine(warehouse_url).connect() as conn:
+        inside = warehouse.read_frame(
+            sql="SELECT event_id FROM events WHERE event_at >= :start AND event_at < :end ORDER BY event_id",
+            params=params,
+            conn=conn,
+        )
+    assert inside["event_id"].tolist() == [2, 3]
+
+
+def test_sqlite_stores_timestamps_as_sortable_text(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    warehouse.create_schema(warehouse.get_engine(url))
+    with warehouse.transaction(warehouse.get_engine(url)) as conn:
+        warehouse.write_frame(_events_at([START]), "events", conn=conn)
+        raw = conn.exec_driver_sql("SELECT typeof(event_at), event_at FROM events").one()
+    assert tuple(raw) == ("text", "2026-08-29 00:00:00")
+
+
+def test_write_frame_in_a_failed_transaction_leaves_nothing(warehouse_url: str) -> None:
+    engine = warehouse.get_engine(warehouse_url)
+    with pytest.raises(RuntimeError, match="after the write"):
+        with warehouse.transaction(engine) as conn:
+            warehouse.write_frame(_chargebacks(3), "chargebacks", conn=conn)
+            assert conn.exec_driver_sql("SELECT COUNT(*) FROM chargebacks").scalar() == 3
+            raise RuntimeError("failed after the write")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM chargebacks").scalar() == 0

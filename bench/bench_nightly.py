@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
@@ -53,10 +53,14 @@ def main() -> int:
         timings.setdefault("build small shop, 90 days, into SQLite", []).append(seconds)
         rows["small"] = counts
 
-        as_of = datetime(2026, 8, 30, tzinfo=timezone.utc)
+        as_of = datetime(2026, 8, 30, tzinfo=UTC)
         conf = {"as_of": "2026-08-30"}
         total = 0.0
-        for dag_id, run_conf in (("warehouse_validation", {}), ("recommendations", conf), ("order_risk", conf)):
+        for dag_id, run_conf in (
+            ("warehouse_validation", {}),
+            ("recommendations", conf),
+            ("order_risk", conf),
+        ):
             seconds, _ = _timed(run_dag, dag_id, logical_date=as_of, conf=run_conf)
             timings.setdefault(f"dag.test {dag_id} (small shop, SQLite)", []).append(seconds)
             total += seconds
@@ -67,7 +71,7 @@ def main() -> int:
         "# One night of Shopflow",
         "",
         f"- command: `PYTHONPATH=. .venv/bin/python bench/bench_nightly.py --repeat {args.repeat}`",
-        f"- when: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}",
         f"- rows: medium {rows['medium']}; small {rows['small']}",
@@ -76,7 +80,9 @@ def main() -> int:
         "|---|---|---|",
     ]
     for name, values in timings.items():
-        lines.append(f"| {name} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} |")
+        lines.append(
+            f"| {name} | {statistics.median(values):.1f} | {', '.join(f'{v:.1f}' for v in values)} |"
+        )
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

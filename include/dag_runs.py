@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from include import settings
@@ -37,7 +37,7 @@ def run_dag(dag_id: str, *, logical_date: datetime | None = None, conf: dict[str
     kwargs: dict[str, Any] = {"run_conf": conf or {}}
     if logical_date is not None:
         if logical_date.tzinfo is None:  # the warehouse's naive times are UTC
-            logical_date = logical_date.replace(tzinfo=timezone.utc)
+            logical_date = logical_date.replace(tzinfo=UTC)
         kwargs["logical_date"] = logical_date
     dag_run = dag.test(**kwargs)
     state = str(getattr(dag_run.state, "value", dag_run.state))

@@ -27,28 +27,46 @@ def _exec(conn: sa.Connection, sql: str, **params) -> None:
 
 
 def null_keys(conn: sa.Connection) -> None:
-    _exec(conn, "UPDATE events SET event_id = NULL WHERE event_id IN "
-          "(SELECT event_id FROM events WHERE event_at >= :s AND event_at < :e ORDER BY event_id LIMIT 3)", **IN_DAY)
+    _exec(
+        conn,
+        "UPDATE events SET event_id = NULL WHERE event_id IN "
+        "(SELECT event_id FROM events WHERE event_at >= :s AND event_at < :e ORDER BY event_id LIMIT 3)",
+        **IN_DAY,
+    )
 
 
 def duplicate_ids(conn: sa.Connection) -> None:
-    _exec(conn, "INSERT INTO orders SELECT * FROM orders WHERE ordered_at >= :s AND ordered_at < :e", **IN_DAY)
+    _exec(
+        conn, "INSERT INTO orders SELECT * FROM orders WHERE ordered_at >= :s AND ordered_at < :e", **IN_DAY
+    )
 
 
 def unknown_product_ids(conn: sa.Connection) -> None:
-    _exec(conn, "UPDATE events SET product_id = 999999 WHERE event_at >= :s AND event_at < :e "
-          "AND MOD(event_id, 5) = 0", **IN_DAY)
+    _exec(
+        conn,
+        "UPDATE events SET product_id = 999999 WHERE event_at >= :s AND event_at < :e "
+        "AND MOD(event_id, 5) = 0",
+        **IN_DAY,
+    )
 
 
 def negative_price(conn: sa.Connection) -> None:
-    _exec(conn, "INSERT INTO products (product_id, created_at, category, brand, price) "
-          "VALUES (900001, :at, 'kitchen', 'Ela', -5.0)", at=DAY + timedelta(hours=9))
+    _exec(
+        conn,
+        "INSERT INTO products (product_id, created_at, category, brand, price) "
+        "VALUES (900001, :at, 'kitchen', 'Ela', -5.0)",
+        at=DAY + timedelta(hours=9),
+    )
 
 
 def future_timestamps(conn: sa.Connection) -> None:
-    _exec(conn, "INSERT INTO events SELECT event_id + 50000000000, session_id, customer_id, product_id, "
-          "event_type, :future FROM events WHERE event_at >= :s AND event_at < :e AND MOD(event_id, 10) = 0",
-          future=datetime(2099, 1, 1), **IN_DAY)
+    _exec(
+        conn,
+        "INSERT INTO events SELECT event_id + 50000000000, session_id, customer_id, product_id, "
+        "event_type, :future FROM events WHERE event_at >= :s AND event_at < :e AND MOD(event_id, 10) = 0",
+        future=datetime(2099, 1, 1),
+        **IN_DAY,
+    )
 
 
 def missing_column(conn: sa.Connection) -> None:
@@ -64,9 +82,14 @@ def wrong_type(conn: sa.Connection) -> None:
         _exec(conn, "ALTER TABLE products ALTER COLUMN price TYPE TEXT")
         return
     _exec(conn, "ALTER TABLE products RENAME TO products_old")
-    _exec(conn, "CREATE TABLE products (product_id BIGINT, created_at TIMESTAMP, category TEXT, "
-          "brand TEXT, price TEXT)")
-    _exec(conn, "INSERT INTO products SELECT product_id, created_at, category, brand, price FROM products_old")
+    _exec(
+        conn,
+        "CREATE TABLE products (product_id BIGINT, created_at TIMESTAMP, category TEXT, "
+        "brand TEXT, price TEXT)",
+    )
+    _exec(
+        conn, "INSERT INTO products SELECT product_id, created_at, category, brand, price FROM products_old"
+    )
     _exec(conn, "DROP TABLE products_old")
 
 
@@ -76,19 +99,32 @@ def empty_day(conn: sa.Connection) -> None:
 
 def tenfold_spike(conn: sa.Connection) -> None:
     for copy in range(1, 10):
-        _exec(conn, "INSERT INTO events SELECT event_id + :offset, session_id, customer_id, product_id, "
-              "event_type, event_at FROM events WHERE event_at >= :s AND event_at < :e AND event_id < :limit",
-              offset=copy * 10_000_000_000, limit=10_000_000_000, **IN_DAY)
+        _exec(
+            conn,
+            "INSERT INTO events SELECT event_id + :offset, session_id, customer_id, product_id, "
+            "event_type, event_at FROM events WHERE event_at >= :s AND event_at < :e AND event_id < :limit",
+            offset=copy * 10_000_000_000,
+            limit=10_000_000_000,
+            **IN_DAY,
+        )
 
 
 def shifted_event_type_mix(conn: sa.Connection) -> None:
-    _exec(conn, "UPDATE events SET event_type = 'add_to_cart' WHERE event_at >= :s AND event_at < :e "
-          "AND event_type = 'view' AND MOD(event_id, 5) < 3", **IN_DAY)
+    _exec(
+        conn,
+        "UPDATE events SET event_type = 'add_to_cart' WHERE event_at >= :s AND event_at < :e "
+        "AND event_type = 'view' AND MOD(event_id, 5) < 3",
+        **IN_DAY,
+    )
 
 
 def few_bad_rows(conn: sa.Connection) -> None:
-    _exec(conn, "UPDATE events SET product_id = 999999 WHERE event_id = "
-          "(SELECT MIN(event_id) FROM events WHERE event_at >= :s AND event_at < :e)", **IN_DAY)
+    _exec(
+        conn,
+        "UPDATE events SET product_id = 999999 WHERE event_id = "
+        "(SELECT MIN(event_id) FROM events WHERE event_at >= :s AND event_at < :e)",
+        **IN_DAY,
+    )
 
 
 @dataclass(frozen=True)
@@ -125,9 +161,17 @@ def _read(sql: str, **params) -> pd.DataFrame:
 def shop_with_published_tables(warehouse_url: str, airflow_db) -> str:
     """30 days of the tiny shop, and a published version of recommendations to protect."""
     simulator.build_shop(warehouse.get_engine(warehouse_url), "tiny", DAYS)
-    rows = pd.DataFrame({"customer_id": [1, 1, 2], "rank": [1, 2, 1], "product_id": [10, 11, 10],
-                         "score": [0.9, 0.8, 0.7], "source": "model", "model_version": "previous",
-                         "as_of": pd.Timestamp(DAY)})
+    rows = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 2],
+            "rank": [1, 2, 1],
+            "product_id": [10, 11, 10],
+            "score": [0.9, 0.8, 0.7],
+            "source": "model",
+            "model_version": "previous",
+            "as_of": pd.Timestamp(DAY),
+        }
+    )
     publish.publish("recommendations", [rows], run_id="previous-night")
     return warehouse_url
 
@@ -160,7 +204,9 @@ def test_bad_data_is_named_and_handled(shop_with_published_tables: str, name: st
     recorded = _read(
         "SELECT severity, success, observed_value, unexpected_count FROM data_quality_runs "
         "WHERE table_name = :t AND expectation = :x AND column_name = :c",
-        t=case.table, x=case.check, c=case.column,
+        t=case.table,
+        x=case.check,
+        c=case.column,
     )
     assert len(recorded) == 1, f"{case.table}.{case.check} was not recorded"
     assert recorded["success"].iloc[0] == 0
@@ -172,9 +218,11 @@ def test_bad_data_is_named_and_handled(shop_with_published_tables: str, name: st
         assert list(quarantined["rule"]) == [case.check]
         (bad_id,) = quarantined["record_id"]
         interactions = warehouse.read_frame(
-            "recommendations/extract_interactions", {"start": DAY - timedelta(days=7), "end": NEXT})
+            "recommendations/extract_interactions", {"start": DAY - timedelta(days=7), "end": NEXT}
+        )
         assert not (interactions["product_id"] == 999999).any(), "the quarantined event is excluded"
         assert _read("SELECT COUNT(*) AS n FROM events WHERE event_id = :i", i=int(bad_id))["n"].iloc[0] == 1
     elif case.severity == "critical":
         assert quarantined[quarantined["table_name"] == case.table].empty or case.check not in set(
-            quarantined["rule"]), "rows above the tolerance fail the run instead of being quarantined"
+            quarantined["rule"]
+        ), "rows above the tolerance fail the run instead of being quarantined"

@@ -98,12 +98,6 @@ def test_without_a_usable_interval_the_newest_day_in_the_warehouse_is_used(wareh
     assert resolve_window({"as_of": ""}, {"triggering_asset_events": {}, **manual}) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="include/pipeline/common.py:71 checks `latest is None`, but MAX(event_at) of no rows "
-    "comes back as NaT, so line 74 raises TypeError instead of the ValueError",
-)
 def test_an_empty_warehouse_is_a_clear_error(warehouse_url: str) -> None:
     with pytest.raises(ValueError, match="no events"):
         resolve_window({}, {})

@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -86,10 +85,6 @@ def test_warehouse_url_refuses_an_unsupported_scheme(uri: str, monkeypatch: pyte
         warehouse.warehouse_url()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="include/warehouse.py _url_from_json treats every conn_type but sqlite as postgres",
-)
 def test_warehouse_url_refuses_an_unsupported_json_conn_type(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "mysql", "host": "db.internal", "login": "shop"})
@@ -268,11 +263,6 @@ def test_read_frame_parses_at_columns_and_as_of_only(warehouse_url: str) -> None
     assert not pd.api.types.is_datetime64_any_dtype(back["payment_method"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="include/warehouse.py write_frame: COPY ... NULL '\\N' reads the text '\\N' as NULL on PostgreSQL",
-)
 def test_text_that_reads_like_the_copy_null_marker_survives_on_postgresql(
     postgres_warehouse_url: str,
 ) -> None:
@@ -282,11 +272,6 @@ def test_text_that_reads_like_the_copy_null_marker_survives_on_postgresql(
     assert back["device_id"].tolist() == ["\\N"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=psycopg.errors.InvalidTextRepresentation,
-    reason="include/warehouse.py write_frame: COPY writes a float id column as '1.0', which BIGINT refuses",
-)
 def test_whole_floats_in_an_integer_column_load_on_postgresql_as_on_sqlite(
     postgres_warehouse_url: str,
 ) -> None:

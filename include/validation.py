@@ -494,6 +494,7 @@ def validate_table(
         with contextlib.redirect_stdout(io.StringIO()):
             results += run_expectations(table, params, cfg, band, engine, docs)
         _apply_tolerance(results, table, interval_rows, cfg)
+        _sample_offending_ids(results, table, params, engine)
         _quarantine(results, table, params, run_id, engine)
         log.info("Data Docs of %s: %s", table, docs / "index.html")
     record_results(results, run_id=run_id, start=start, end=end, engine=engine)
@@ -546,6 +547,24 @@ def _apply_tolerance(
             }
             if count > allowed:
                 result.severity = CRITICAL
+
+
+def _sample_offending_ids(results: list[CheckResult], table: str, params: dict[str, Any],
+                          engine: sa.Engine) -> None:
+    """A few offending record ids of each failed row rule, for the log and the results."""
+    with engine.connect() as conn:
+        for result in results:
+            if result.success or result.check not in ROW_RULES[table]:
+                continue
+            sql = warehouse.load_sql("quality/sample_offending_ids", warehouse.dialect_name(engine),
+                                     fragments={"rule_query": ROW_RULES[table][result.check]})
+            rows = conn.execute(sa.text(sql), _bound({**params, "limit": SAMPLE_SIZE}, sql, engine))
+            result.sample = [f"{KEY_COLUMN[table]}={row[0]}" for row in rows]
+
+
+def _bound(params: dict[str, Any], sql: str, engine: sa.Engine) -> dict[str, Any]:
+    bound = warehouse.bind_params(params, warehouse.dialect_name(engine))
+    return {k: v for k, v in bound.items() if f":{k}" in sql}
 
 
 def _quarantine(

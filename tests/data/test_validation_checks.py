@@ -1,0 +1,108 @@
+"""The validation module on its own: failures that raise, the log, Data Docs, thresholds, PSI."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from include import simulator, validation, warehouse
+
+DAYS = 30
+DAY = datetime.combine(simulator.DEFAULT_START + timedelta(days=DAYS - 1), datetime.min.time())
+NEXT = DAY + timedelta(days=1)
+
+
+@pytest.fixture
+def shop(warehouse_url: str) -> sa.Engine:
+    engine = warehouse.get_engine(warehouse_url)
+    simulator.build_shop(engine, "tiny", DAYS)
+    return engine
+
+
+def _one_unknown_product(engine: sa.Engine) -> int:
+    with warehouse.transaction(engine) as conn:
+        event_id = conn.execute(
+            sa.text("SELECT MIN(event_id) FROM events WHERE event_at >= :s AND event_at < :e"),
+            warehouse.bind_params({"s": DAY, "e": NEXT}, warehouse.dialect_name(conn)),
+        ).scalar_one()
+        conn.execute(sa.text("UPDATE events SET product_id = 999999 WHERE event_id = :i"), {"i": event_id})
+    return int(event_id)
+
+
+def test_a_check_that_cannot_run_is_a_critical_failure(shop: sa.Engine, monkeypatch) -> None:
+    original = validation._literal_sql
+
+    def broken(name, params, engine):  # noqa: ANN001
+        if name.endswith("find_invalid_events"):
+            return "SELECT no_such_column AS record_id FROM events"
+        return original(name, params, engine)
+
+    monkeypatch.setattr(validation, "_literal_sql", broken)
+    with pytest.raises(validation.DataQualityError, match="invalid_values"):
+        validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
+    row = warehouse.read_frame(
+        sql="SELECT severity, success FROM data_quality_runs WHERE expectation = 'invalid_values'",
+        conn=shop.connect(),
+    )
+    assert row.values.tolist() == [["critical", 0]]
+
+
+def test_the_log_names_table_check_observed_value_and_offending_ids_and_docs(
+    shop: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad_id = _one_unknown_product(shop)
+    with caplog.at_level(logging.INFO, logger="include.validation"):
+        results = validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
+    failed = [r for r in results if not r.success]
+    assert [(r.check, r.outcome, r.unexpected_count) for r in failed] == [("unknown_references", "quarantine", 1)]
+    line = next(m for m in caplog.messages if m.startswith("events unknown_references:"))
+    assert "events" in line and "QUARANTINE" in line and str(bad_id) in line and "offending_rows" in line
+    docs = validation.data_docs_dir("r1", "events") / "index.html"
+    assert docs.exists() and any(str(docs) in m for m in caplog.messages)
+
+
+def test_the_tolerance_decides_between_quarantine_and_failure(shop: sa.Engine) -> None:
+    _one_unknown_product(shop)
+    strict = validation.QualitySettings(quarantine_tolerance=0.0)
+    with pytest.raises(validation.DataQualityError, match="unknown_references"):
+        validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop, quality=strict)
+    quarantined = warehouse.read_frame(sql="SELECT COUNT(*) AS n FROM data_quality_quarantine", conn=shop.connect())
+    assert quarantined["n"].iloc[0] == 0, "above the tolerance nothing is quarantined: the run fails"
+
+
+def test_revalidating_an_interval_replaces_its_quarantine(shop: sa.Engine) -> None:
+    bad_id = _one_unknown_product(shop)
+    validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
+    with warehouse.transaction(shop) as conn:  # the shop repairs the row
+        conn.execute(sa.text("UPDATE events SET product_id = 1 WHERE event_id = :i"), {"i": bad_id})
+    validation.validate_table("events", DAY, NEXT, run_id="r2", engine=shop)
+    left = warehouse.read_frame(sql="SELECT COUNT(*) AS n FROM data_quality_quarantine", conn=shop.connect())
+    assert left["n"].iloc[0] == 0
+
+
+def test_settings_come_from_params_and_ignore_the_rest() -> None:
+    cfg = validation.QualitySettings.from_params({"quarantine_tolerance": 0.05, "day": "2026-06-30",
+                                                  "drift_psi_limit": None})
+    assert cfg.quarantine_tolerance == 0.05
+    assert cfg.drift_psi_limit == validation.QualitySettings().drift_psi_limit
+
+
+def test_population_stability_index_by_hand() -> None:
+    # (0.5-0.9)*ln(0.5/0.9) + (0.5-0.1)*ln(0.5/0.1) = 0.2351 + 0.6438
+    assert math.isclose(validation.population_stability({"a": 50, "b": 50}, {"a": 90, "b": 10}),
+                        0.8789, abs_tol=1e-3)
+    assert validation.population_stability({"a": 3, "b": 7}, {"a": 30, "b": 70}) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="rows on both sides"):
+        validation.population_stability({}, {"a": 1})
+
+
+def test_volume_band_is_around_the_trailing_median(shop: sa.Engine) -> None:
+    with shop.connect() as conn:
+        history = sorted(validation.trailing_counts("events", DAY, 14, conn))
+        low, high = validation._volume_band("events", DAY, validation.QualitySettings(), conn)
+    median = history[len(history) // 2] if len(history) % 2 else (history[6] + history[7]) / 2
+    assert low == math.floor(median * 0.3) and high == math.ceil(median * 3.0)

@@ -99,7 +99,7 @@ def test_critical_data_failure_stops_the_night_and_keeps_published_tables(tiny_s
     )
     published = _read("SELECT * FROM recommendations")
 
-    # The shop loads a broken event on the last day: an unknown event type and a null id.
+    # The shop loads a broken event on the last day: a null id (and an unknown event type).
     bad = pd.DataFrame(
         {
             "event_id": [None],
@@ -121,8 +121,8 @@ def test_critical_data_failure_stops_the_night_and_keeps_published_tables(tiny_s
         "SELECT table_name, expectation, column_name, unexpected_count FROM data_quality_runs "
         "WHERE success = 0"
     )
-    assert {
-        ("events", "ExpectColumnValuesToNotBeNull", "event_id"),
-        ("events", "ExpectColumnValuesToBeInSet", "event_type"),
-    } <= set(failures[["table_name", "expectation", "column_name"]].itertuples(index=False, name=None))
+    # A row without its key cannot be quarantined or excluded by key: the null id is critical.
+    assert ("events", "expect_column_values_to_not_be_null", "event_id") in set(
+        failures[["table_name", "expectation", "column_name"]].itertuples(index=False, name=None)
+    )
     pd.testing.assert_frame_equal(_read("SELECT * FROM recommendations"), published)

@@ -75,6 +75,7 @@ def main() -> int:
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}",
         f"- rows: medium {rows['medium']}; small {rows['small']}",
+        "- the first pass pays for importing Airflow's task runner, Great Expectations and TensorFlow",
         "",
         "| step | median s | runs (s) |",
         "|---|---|---|",

@@ -150,3 +150,90 @@ def select_champion(
     return Selection(
         "champion", False, f"champion {champion_score:.4f} kept; best candidate {best} {scores[best]:.4f}"
     )
+
+
+def comparable(champion: Champion | None, holdout_start: datetime) -> bool:
+    """Whether the champion may be judged on a holdout starting at `holdout_start`: only if
+    its own training data ended before it (otherwise it has seen the holdout)."""
+    if champion is None:
+        return False
+    if champion.holdout_start_at > holdout_start:
+        log.warning("Champion %s was trained on data past this holdout; not compared", champion.model_version)
+        return False
+    return True
+
+
+def record_and_promote(
+    *,
+    model_name: str,
+    trained: list[dict[str, Any]],
+    metrics: dict[str, dict[str, float]],
+    primary_metric: str,
+    champion: Champion | None,
+    champion_metrics: dict[str, float] | None,
+    run_id: str,
+    data_interval: tuple[datetime | None, datetime | None],
+    holdout_start_at: datetime,
+    holdout_rows: int,
+    extra_params: dict[str, Any],
+) -> dict[str, Any]:
+    """Record every candidate with its metrics beside the others' and the champion's, promote
+    the best if it beats the champion, and return the serving model's reference.
+
+    Args:
+        trained: the candidates' references (candidate, model_version, artifact, train_rows,
+            params), as returned by the training tasks.
+        metrics: candidate name -> its metrics on the holdout.
+        champion_metrics: the current champion's metrics on the same holdout, if comparable.
+    """
+    comparison = dict(metrics)
+    if champion is not None and champion_metrics is not None:
+        comparison[f"champion:{champion.model_version}"] = champion_metrics
+    for name, values in comparison.items():
+        log.info("%-40s %s", name, {m: round(v, 4) for m, v in values.items()})
+
+    if not trained:
+        if champion is None:
+            raise ValueError("Retraining was switched off and there is no champion to score with")
+        return _serving(
+            champion.model_version, champion.artifact_dir, champion.candidate, "retrain off: kept"
+        )
+
+    selection = select_champion(
+        {name: values[primary_metric] for name, values in metrics.items()},
+        None if champion_metrics is None else champion_metrics[primary_metric],
+    )
+    log.info("Selection: %s", selection.reason)
+    for t in trained:
+        won = selection.promote and t["candidate"] == selection.winner
+        record_version(
+            model_version=t["model_version"],
+            model_name=model_name,
+            candidate=t["candidate"],
+            run_id=run_id,
+            data_interval=data_interval,
+            holdout_start_at=holdout_start_at,
+            train_rows=t["train_rows"],
+            holdout_rows=holdout_rows,
+            params={**t["params"], **extra_params},
+            metrics=metrics[t["candidate"]],
+            comparison=comparison,
+            primary_metric=metrics[t["candidate"]][primary_metric],
+            decision="promoted" if won else "rejected",
+            artifact=Path(t["artifact"]),
+        )
+        if won:
+            promote(model_name, t["model_version"])
+    if selection.promote:
+        winner = next(t for t in trained if t["candidate"] == selection.winner)
+        return _serving(
+            winner["model_version"], Path(winner["artifact"]), winner["candidate"], selection.reason
+        )
+    if champion is None:  # select_champion promotes whenever there is no champion
+        raise AssertionError("no champion and nothing promoted")
+    return _serving(champion.model_version, champion.artifact_dir, champion.candidate, selection.reason)
+
+
+def _serving(version: str, directory: Path, candidate: str, reason: str) -> dict[str, Any]:
+    """The reference of the model that scores this run (for XCom)."""
+    return {"model_version": version, "artifact": str(directory), "candidate": candidate, "reason": reason}

@@ -549,15 +549,19 @@ def _apply_tolerance(
                 result.severity = CRITICAL
 
 
-def _sample_offending_ids(results: list[CheckResult], table: str, params: dict[str, Any],
-                          engine: sa.Engine) -> None:
+def _sample_offending_ids(
+    results: list[CheckResult], table: str, params: dict[str, Any], engine: sa.Engine
+) -> None:
     """A few offending record ids of each failed row rule, for the log and the results."""
     with engine.connect() as conn:
         for result in results:
             if result.success or result.check not in ROW_RULES[table]:
                 continue
-            sql = warehouse.load_sql("quality/sample_offending_ids", warehouse.dialect_name(engine),
-                                     fragments={"rule_query": ROW_RULES[table][result.check]})
+            sql = warehouse.load_sql(
+                "quality/sample_offending_ids",
+                warehouse.dialect_name(engine),
+                fragments={"rule_query": ROW_RULES[table][result.check]},
+            )
             rows = conn.execute(sa.text(sql), _bound({**params, "limit": SAMPLE_SIZE}, sql, engine))
             result.sample = [f"{KEY_COLUMN[table]}={row[0]}" for row in rows]
 

@@ -158,72 +158,30 @@ def evaluate_and_select(
     holdout_start = datetime.fromisoformat(features_ref["holdout_start"])
     X, y, _ = _split(features_ref, "holdout")
     trained = [t for t in trained if t]
-    scores = {t["candidate"]: load_risk_model(Path(t["artifact"])).predict(X) for t in trained}
-    metrics = {name: risk_metrics(y, s, review_budget) for name, s in scores.items()}
-    comparison = dict(metrics)
+    metrics = {
+        t["candidate"]: risk_metrics(y, load_risk_model(Path(t["artifact"])).predict(X), review_budget)
+        for t in trained
+    }
     champion = registry.current_champion(MODEL_NAME)
-    champion_score = None
-    if champion is not None and champion.holdout_start_at <= holdout_start:
+    champion_metrics = None
+    if registry.comparable(champion, holdout_start):
         champion_scores = load_risk_model(champion.artifact_dir).predict(X)
-        comparison[f"champion:{champion.model_version}"] = risk_metrics(y, champion_scores, review_budget)
-        champion_score = comparison[f"champion:{champion.model_version}"][PRIMARY_METRIC]
-        scores["champion"] = champion_scores
-    for name, values in comparison.items():
-        log.info("%-40s %s", name, {m: round(v, 4) for m, v in values.items()})
-
-    if not trained:
-        if champion is None:
-            raise ValueError("Retraining was switched off and there is no champion to score with")
-        serving = {
-            "model_version": champion.model_version,
-            "artifact": str(champion.artifact_dir),
-            "candidate": champion.candidate,
-            "reason": "kept",
-        }
-        serving_scores = load_risk_model(champion.artifact_dir).predict(X)
-    else:
-        selection = registry.select_champion(
-            {name: values[PRIMARY_METRIC] for name, values in metrics.items()}, champion_score
-        )
-        log.info("Selection: %s", selection.reason)
-        for t in trained:
-            won = selection.promote and t["candidate"] == selection.winner
-            registry.record_version(
-                model_version=t["model_version"],
-                model_name=MODEL_NAME,
-                candidate=t["candidate"],
-                run_id=run_id,
-                data_interval=window.interval,
-                holdout_start_at=holdout_start,
-                train_rows=t["train_rows"],
-                holdout_rows=len(y),
-                params={**t["params"], "review_budget": review_budget},
-                metrics=metrics[t["candidate"]],
-                comparison=comparison,
-                primary_metric=metrics[t["candidate"]][PRIMARY_METRIC],
-                decision="promoted" if won else "rejected",
-                artifact=Path(t["artifact"]),
-            )
-            if won:
-                registry.promote(MODEL_NAME, t["model_version"])
-        if selection.promote:
-            winner = next(t for t in trained if t["candidate"] == selection.winner)
-            serving = {
-                "model_version": winner["model_version"],
-                "artifact": winner["artifact"],
-                "candidate": winner["candidate"],
-                "reason": selection.reason,
-            }
-            serving_scores = scores[winner["candidate"]]
-        else:
-            assert champion is not None
-            serving = {
-                "model_version": champion.model_version,
-                "artifact": str(champion.artifact_dir),
-                "candidate": champion.candidate,
-                "reason": selection.reason,
-            }
-            serving_scores = scores["champion"]
+        champion_metrics = risk_metrics(y, champion_scores, review_budget)
+    serving = registry.record_and_promote(
+        model_name=MODEL_NAME,
+        trained=trained,
+        metrics=metrics,
+        primary_metric=PRIMARY_METRIC,
+        champion=champion,
+        champion_metrics=champion_metrics,
+        run_id=run_id,
+        data_interval=window.interval,
+        holdout_start_at=holdout_start,
+        holdout_rows=len(y),
+        extra_params={"review_budget": review_budget},
+    )
+    # The bands follow the serving model's own score distribution on the holdout.
+    serving_scores = load_risk_model(Path(serving["artifact"])).predict(X)
     serving["thresholds"] = band_thresholds(
         serving_scores, review_budget=review_budget, decline_share=decline_share
     )

@@ -101,58 +101,23 @@ def evaluate_and_select(
         t["candidate"]: evaluate_recommender(load_recommender(Path(t["artifact"])), train, holdout, k)
         for t in trained
     }
-    comparison = dict(metrics)
     champion = registry.current_champion(MODEL_NAME)
-    champion_score = None
-    if champion is not None and champion.holdout_start_at <= holdout_start:
+    champion_metrics = None
+    if registry.comparable(champion, holdout_start):
         champion_metrics = evaluate_recommender(load_recommender(champion.artifact_dir), train, holdout, k)
-        comparison[f"champion:{champion.model_version}"] = champion_metrics
-        champion_score = champion_metrics[PRIMARY_METRIC]
-    elif champion is not None:
-        log.warning("Champion %s was trained on data past this holdout; not compared", champion.model_version)
-    for name, values in comparison.items():
-        log.info("%-40s %s", name, {m: round(v, 4) for m, v in values.items()})
-
-    if not trained:
-        if champion is None:
-            raise ValueError("Retraining was switched off and there is no champion to score with")
-        return _serving(champion.model_version, champion.artifact_dir, champion.candidate, "kept")
-
-    selection = registry.select_champion(
-        {name: values[PRIMARY_METRIC] for name, values in metrics.items()}, champion_score
+    return registry.record_and_promote(
+        model_name=MODEL_NAME,
+        trained=trained,
+        metrics=metrics,
+        primary_metric=PRIMARY_METRIC,
+        champion=champion,
+        champion_metrics=champion_metrics,
+        run_id=run_id,
+        data_interval=window.interval,
+        holdout_start_at=holdout_start,
+        holdout_rows=extract_ref["rows"]["holdout"],
+        extra_params={"k": k},
     )
-    log.info("Selection: %s", selection.reason)
-    for t in trained:
-        won = selection.promote and t["candidate"] == selection.winner
-        registry.record_version(
-            model_version=t["model_version"],
-            model_name=MODEL_NAME,
-            candidate=t["candidate"],
-            run_id=run_id,
-            data_interval=window.interval,
-            holdout_start_at=holdout_start,
-            train_rows=t["train_rows"],
-            holdout_rows=extract_ref["rows"]["holdout"],
-            params={**t["params"], "k": k},
-            metrics=metrics[t["candidate"]],
-            comparison=comparison,
-            primary_metric=metrics[t["candidate"]][PRIMARY_METRIC],
-            decision="promoted" if won else "rejected",
-            artifact=Path(t["artifact"]),
-        )
-        if won:
-            registry.promote(MODEL_NAME, t["model_version"])
-    if selection.promote:
-        winner = next(t for t in trained if t["candidate"] == selection.winner)
-        return _serving(
-            winner["model_version"], Path(winner["artifact"]), winner["candidate"], selection.reason
-        )
-    assert champion is not None
-    return _serving(champion.model_version, champion.artifact_dir, champion.candidate, selection.reason)
-
-
-def _serving(version: str, directory: Path, candidate: str, reason: str) -> dict[str, Any]:
-    return {"model_version": version, "artifact": str(directory), "candidate": candidate, "reason": reason}
 
 
 def plan_shards(extract_ref: dict[str, Any], *, n_shards: int) -> list[int]:

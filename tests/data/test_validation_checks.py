@@ -58,7 +58,9 @@ def test_the_log_names_table_check_observed_value_and_offending_ids_and_docs(
     with caplog.at_level(logging.INFO, logger="include.validation"):
         results = validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
     failed = [r for r in results if not r.success]
-    assert [(r.check, r.outcome, r.unexpected_count) for r in failed] == [("unknown_references", "quarantine", 1)]
+    assert [(r.check, r.outcome, r.unexpected_count) for r in failed] == [
+        ("unknown_references", "quarantine", 1)
+    ]
     line = next(m for m in caplog.messages if m.startswith("events unknown_references:"))
     assert "events" in line and "QUARANTINE" in line and str(bad_id) in line and "offending_rows" in line
     docs = validation.data_docs_dir("r1", "events") / "index.html"
@@ -70,7 +72,9 @@ def test_the_tolerance_decides_between_quarantine_and_failure(shop: sa.Engine) -
     strict = validation.QualitySettings(quarantine_tolerance=0.0)
     with pytest.raises(validation.DataQualityError, match="unknown_references"):
         validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop, quality=strict)
-    quarantined = warehouse.read_frame(sql="SELECT COUNT(*) AS n FROM data_quality_quarantine", conn=shop.connect())
+    quarantined = warehouse.read_frame(
+        sql="SELECT COUNT(*) AS n FROM data_quality_quarantine", conn=shop.connect()
+    )
     assert quarantined["n"].iloc[0] == 0, "above the tolerance nothing is quarantined: the run fails"
 
 
@@ -85,16 +89,18 @@ def test_revalidating_an_interval_replaces_its_quarantine(shop: sa.Engine) -> No
 
 
 def test_settings_come_from_params_and_ignore_the_rest() -> None:
-    cfg = validation.QualitySettings.from_params({"quarantine_tolerance": 0.05, "day": "2026-06-30",
-                                                  "drift_psi_limit": None})
+    cfg = validation.QualitySettings.from_params(
+        {"quarantine_tolerance": 0.05, "day": "2026-06-30", "drift_psi_limit": None}
+    )
     assert cfg.quarantine_tolerance == 0.05
     assert cfg.drift_psi_limit == validation.QualitySettings().drift_psi_limit
 
 
 def test_population_stability_index_by_hand() -> None:
     # (0.5-0.9)*ln(0.5/0.9) + (0.5-0.1)*ln(0.5/0.1) = 0.2351 + 0.6438
-    assert math.isclose(validation.population_stability({"a": 50, "b": 50}, {"a": 90, "b": 10}),
-                        0.8789, abs_tol=1e-3)
+    assert math.isclose(
+        validation.population_stability({"a": 50, "b": 50}, {"a": 90, "b": 10}), 0.8789, abs_tol=1e-3
+    )
     assert validation.population_stability({"a": 3, "b": 7}, {"a": 30, "b": 70}) == pytest.approx(0.0)
     with pytest.raises(ValueError, match="rows on both sides"):
         validation.population_stability({}, {"a": 1})

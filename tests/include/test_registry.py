@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -142,3 +143,58 @@ def test_promoting_an_unknown_version_keeps_the_champion(warehouse_url: str) -> 
     with pytest.raises(ValueError, match="rec-typo"):
         registry.promote("recommender", "rec-typo")
     assert _champions(warehouse_url, "recommender") == ["rec-1"]
+
+
+def _trained(candidate: str) -> dict:
+    return {
+        "candidate": candidate,
+        "model_version": f"recommender-{candidate}-1",
+        "artifact": f"/models/{candidate}",
+        "train_rows": 10,
+        "params": {"dim": 8},
+    }
+
+
+def _decide(trained: list[dict], metrics: dict, champion=None, champion_metrics=None) -> dict:
+    return registry.record_and_promote(
+        model_name="recommender",
+        trained=trained,
+        metrics=metrics,
+        primary_metric="ndcg",
+        champion=champion,
+        champion_metrics=champion_metrics,
+        run_id="run-1",
+        data_interval=(datetime(2026, 8, 29), datetime(2026, 8, 30)),
+        holdout_start_at=datetime(2026, 8, 23),
+        holdout_rows=5,
+        extra_params={"k": 10},
+    )
+
+
+def test_record_and_promote_serves_the_best_and_records_every_candidate(warehouse_url: str) -> None:
+    serving = _decide(
+        [_trained("popularity"), _trained("item_knn")],
+        {"popularity": {"ndcg": 0.1}, "item_knn": {"ndcg": 0.3}},
+    )
+    assert serving["candidate"] == "item_knn"
+    history = registry.history("recommender").set_index("candidate")
+    assert (
+        history.loc["item_knn", "decision"] == "promoted"
+        and history.loc["popularity", "decision"] == "rejected"
+    )
+    assert json.loads(history.loc["popularity", "comparison"])["item_knn"] == {"ndcg": 0.3}
+    assert registry.current_champion("recommender").candidate == "item_knn"
+
+
+def test_record_and_promote_keeps_a_better_champion(warehouse_url: str) -> None:
+    _decide([_trained("item_knn")], {"item_knn": {"ndcg": 0.3}})
+    champion = registry.current_champion("recommender")
+    newer = {**_trained("tf_item2user"), "model_version": "recommender-tf-2"}
+    serving = _decide([newer], {"tf_item2user": {"ndcg": 0.2}}, champion, {"ndcg": 0.3})
+    assert serving["model_version"] == champion.model_version
+    assert registry.current_champion("recommender").model_version == champion.model_version
+
+
+def test_record_and_promote_without_candidates_needs_a_champion(warehouse_url: str) -> None:
+    with pytest.raises(ValueError, match="no champion"):
+        _decide([], {})

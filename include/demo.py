@@ -8,7 +8,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from include import simulator, warehouse
+from include import settings, simulator, warehouse
 from include.dag_runs import run_dag
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,31 @@ def _quiet_logs() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _start_afresh(engine) -> None:  # noqa: ANN001
+    """The embedded warehouse is the demo's own: start from nothing, models included."""
+    import shutil
+
+    engine.dispose()
+    folder = settings.var_dir()
+    for path in folder.glob("warehouse.db*"):
+        path.unlink()
+    for sub in ("models", "staging", "data_docs"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+
+
 def summary() -> str:
     """The demo's report: rows per published table, model metrics, examples."""
     lines = ["", "=" * 78, "What the nightly pipeline published", "=" * 78]
+    quality = warehouse.read_frame("report/select_quality_summary")
+    lines.append(
+        "Data quality of the night: " + ", ".join(f"{r.checks} {r.severity}" for r in quality.itertuples())
+    )
+    docs = sorted(
+        (settings.var_dir() / "data_docs").glob("*/events/index.html"), key=lambda p: p.stat().st_mtime
+    )
+    if docs:
+        lines.append(f"Data Docs: {docs[-1].parent.parent}/<table>/index.html")
+    lines.append("")
     versions = warehouse.read_frame("report/select_current_versions")
     for row in versions.itertuples():
         lines.append(
@@ -99,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     engine = warehouse.get_engine()
     print(f"Warehouse: {warehouse.describe(engine)}")
+    if not args.keep_shop and str(engine.url) == settings.default_warehouse_url():
+        _start_afresh(engine)
     if not args.keep_shop:
         counts = simulator.build_shop(engine, args.preset, args.days, replace=True)
         print(f"Simulated {args.days} days of the {args.preset} shop: {counts}")

@@ -351,13 +351,14 @@ def run_expectations(
 
     context = _gx_context(docs_dir)
     url = engine.url.render_as_string(hide_password=False)
-    # No pool: each validation opens and closes its own connections, so that many validations
-    # in one process (tests, in-process runs) never pile up idle connections on the server.
-    pool = {"poolclass": sa.pool.NullPool}
     if warehouse.dialect_name(engine) == "postgresql":
-        source = context.data_sources.add_postgres(name="warehouse", connection_string=url, kwargs=pool)
-    else:
-        source = context.data_sources.add_sqlite(name="warehouse", connection_string=url, kwargs=pool)
+        # No pool: each validation opens and closes its own connections, so that many
+        # validations in one process (tests, in-process runs) never pile up idle connections.
+        source = context.data_sources.add_postgres(
+            name="warehouse", connection_string=url, kwargs={"poolclass": sa.pool.NullPool}
+        )
+    else:  # Great Expectations closes SQLite connections itself
+        source = context.data_sources.add_sqlite(name="warehouse", connection_string=url)
     batch_sql = _literal_sql(f"validation/select_{table}_in_interval", params, engine)
     batch = source.add_query_asset(name=table, query=batch_sql).add_batch_definition_whole_table("interval")
 

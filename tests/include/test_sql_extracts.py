@@ -320,6 +320,13 @@ def _published_shop(url: str) -> dict[str, int]:
 
 def test_report_queries_run_on_both_back_ends_after_a_publish(warehouse_url: str) -> None:
     facts = _published_shop(warehouse_url)
+    from include import validation
+
+    night = [
+        validation.CheckResult("events", "duplicate_ids", "", "quarantine", True),
+        validation.CheckResult("events", "drift_event_type_mix", "", "warning", False, {"psi": 0.3}),
+    ]
+    validation.record_results(night, run_id="night-1", start=AS_OF - timedelta(days=1), end=AS_OF)
     params = {"customer_id": facts["busiest"], "limit": 3, "model_name": "recommender"}
     results = {}
     for path in sorted((warehouse.SQL_DIR / "report").glob("*.sql")):
@@ -327,7 +334,9 @@ def test_report_queries_run_on_both_back_ends_after_a_publish(warehouse_url: str
         needed = set(re.findall(r"(?<!:):([a-z_]+)", path.read_text()))
         results[path.stem] = warehouse.read_frame(name, {k: params[k] for k in needed})
 
-    assert len(results) == 7
+    assert len(results) == 8
+    quality = results["select_quality_summary"]
+    assert dict(zip(quality["severity"], quality["checks"], strict=True)) == {"passed": 1, "warning": 1}
     assert results["select_busiest_recommended_customer"]["customer_id"].tolist() == [facts["busiest"]]
     assert results["select_customer_purchases"]["purchases"].sum() == facts["purchases_of_busiest"]
     assert results["select_customer_recommendations"]["rank"].tolist() == [1, 2, 3]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from include import warehouse
+from include import publish, staging, warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,31 @@ def resolve_window(params: Mapping[str, Any], context: Mapping[str, Any]) -> Run
         source = "the newest data in the warehouse"
     log.info("Run window [%s, %s) from %s", window.interval_start, window.as_of, source)
     return window
+
+
+def publish_version(
+    table: str,
+    frames: Iterable[pd.DataFrame],
+    serving: Mapping[str, Any],
+    ref: Mapping[str, Any],
+    *,
+    run_id: str,
+) -> dict[str, Any]:
+    """Publish `frames` as a new version of `table`, made by the serving model for the run's
+    interval; returns a reference for XCom."""
+    result = publish.publish(
+        table,
+        frames,
+        run_id=run_id,
+        model_version=serving["model_version"],
+        data_interval=RunWindow.from_dict(ref["window"]).interval,
+    )
+    return {"table": result.table, "version": result.version, "rows": result.row_count}
+
+
+def read_shards(paths: Iterable[str]) -> Iterator[pd.DataFrame]:
+    """The staged shards, one frame at a time, in a stable order."""
+    return (staging.read_parquet(p) for p in sorted(paths))
 
 
 def shard_of(ids: Any, n_shards: int) -> Any:

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from include import publish, registry, staging, warehouse
-from include.pipeline.common import RunWindow, shard_of
+from include import registry, staging, warehouse
+from include.pipeline.common import RunWindow, publish_version, read_shards, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -158,15 +158,14 @@ def evaluate_and_select(
     holdout_start = datetime.fromisoformat(features_ref["holdout_start"])
     X, y, _ = _split(features_ref, "holdout")
     trained = [t for t in trained if t]
-    metrics = {
-        t["candidate"]: risk_metrics(y, load_risk_model(Path(t["artifact"])).predict(X), review_budget)
-        for t in trained
-    }
+    # Holdout scores by model version: for the metrics, then for the serving model's bands.
+    scores = {t["model_version"]: load_risk_model(Path(t["artifact"])).predict(X) for t in trained}
+    metrics = {t["candidate"]: risk_metrics(y, scores[t["model_version"]], review_budget) for t in trained}
     champion = registry.current_champion(MODEL_NAME)
     champion_metrics = None
     if registry.comparable(champion, holdout_start):
-        champion_scores = load_risk_model(champion.artifact_dir).predict(X)
-        champion_metrics = risk_metrics(y, champion_scores, review_budget)
+        scores[champion.model_version] = load_risk_model(champion.artifact_dir).predict(X)
+        champion_metrics = risk_metrics(y, scores[champion.model_version], review_budget)
     serving = registry.record_and_promote(
         model_name=MODEL_NAME,
         trained=trained,
@@ -181,7 +180,9 @@ def evaluate_and_select(
         extra_params={"review_budget": review_budget},
     )
     # The bands follow the serving model's own score distribution on the holdout.
-    serving_scores = load_risk_model(Path(serving["artifact"])).predict(X)
+    serving_scores = scores.get(serving["model_version"])
+    if serving_scores is None:  # retraining off and the champion was not compared
+        serving_scores = load_risk_model(Path(serving["artifact"])).predict(X)
     serving["thresholds"] = band_thresholds(
         serving_scores, review_budget=review_budget, decline_share=decline_share
     )
@@ -247,12 +248,4 @@ def publish_scores(
     paths: list[str], serving: dict[str, Any], features_ref: dict[str, Any], *, run_id: str
 ) -> dict[str, Any]:
     """Publish the scored shards as one new version of `order_risk_scores`."""
-    window = RunWindow.from_dict(features_ref["window"])
-    result = publish.publish(
-        "order_risk_scores",
-        (staging.read_parquet(p) for p in sorted(paths)),
-        run_id=run_id,
-        model_version=serving["model_version"],
-        data_interval=window.interval,
-    )
-    return {"table": result.table, "version": result.version, "rows": result.row_count}
+    return publish_version("order_risk_scores", read_shards(paths), serving, features_ref, run_id=run_id)

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from include import publish, registry, staging, warehouse
-from include.pipeline.common import RunWindow, shard_of
+from include import registry, staging, warehouse
+from include.pipeline.common import RunWindow, publish_version, read_shards, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +143,13 @@ def score_shard(
 
     active = staging.read_parquet(extract_ref["active"])["customer_id"].to_numpy()
     customers = active[shard_of(active, n_shards) == shard]
-    history = staging.read_parquet(extract_ref["history"])
-    history = history[history["customer_id"].isin(customers)]
+    full_history = staging.read_parquet(extract_ref["history"])
+    history = full_history[full_history["customer_id"].isin(customers)]
     model = load_recommender(Path(serving["artifact"]))
     recs = model.recommend(history, customers, k)
     recs["source"] = "model"
 
-    popular = PopularityRecommender().fit(staging.read_parquet(extract_ref["history"]))
+    popular = PopularityRecommender().fit(full_history)
     missing = customers[~pd.Series(customers).isin(recs["customer_id"]).to_numpy()]
     with_history = missing[pd.Series(missing).isin(history["customer_id"]).to_numpy()]
     filled = [popular.recommend(history, with_history, k)] if len(with_history) else []
@@ -187,15 +187,7 @@ def publish_recommendations(
     paths: list[str], serving: dict[str, Any], extract_ref: dict[str, Any], *, run_id: str
 ) -> dict[str, Any]:
     """Publish the scored shards as one new version of `recommendations`."""
-    window = RunWindow.from_dict(extract_ref["window"])
-    result = publish.publish(
-        "recommendations",
-        (staging.read_parquet(p) for p in sorted(paths)),
-        run_id=run_id,
-        model_version=serving["model_version"],
-        data_interval=window.interval,
-    )
-    return {"table": result.table, "version": result.version, "rows": result.row_count}
+    return publish_version("recommendations", read_shards(paths), serving, extract_ref, run_id=run_id)
 
 
 def publish_similar_products(
@@ -210,11 +202,5 @@ def publish_similar_products(
     similar = load_recommender(Path(serving["artifact"])).similar_products(k)
     similar["model_version"] = serving["model_version"]
     similar["as_of"] = pd.Timestamp(window.as_of)
-    result = publish.publish(
-        "similar_products",
-        [similar[["product_id", "rank", "similar_product_id", "score", "model_version", "as_of"]]],
-        run_id=run_id,
-        model_version=serving["model_version"],
-        data_interval=window.interval,
-    )
-    return {"table": result.table, "version": result.version, "rows": result.row_count}
+    columns = ["product_id", "rank", "similar_product_id", "score", "model_version", "as_of"]
+    return publish_version("similar_products", [similar[columns]], serving, extract_ref, run_id=run_id)

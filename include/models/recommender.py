@@ -367,7 +367,30 @@ class Recommender(abc.ABC):
 # ------------------------------------------------------------------------------ popularity
 
 
-class PopularityRecommender(Recommender):
+class _ArrayRecommender(Recommender):
+    """A recommender whose state is a few numpy arrays, saved together as `<name>.npz`."""
+
+    # The attributes saved, without their leading underscore (`products` -> `self._products`).
+    _ARRAYS: ClassVar[tuple[str, ...]]
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        self.products  # noqa: B018 - refuses an unfitted model
+        _write_meta(directory, self.name, self.params(), self._fitted)
+        np.savez(directory / f"{self.name}.npz", **{key: getattr(self, f"_{key}") for key in self._ARRAYS})
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        meta = _read_meta(Path(directory), cls.name)
+        model = cls(**meta["params"])
+        with np.load(Path(directory) / f"{cls.name}.npz", allow_pickle=False) as arrays:
+            for key in cls._ARRAYS:
+                setattr(model, f"_{key}", arrays[key])
+        model._fitted = meta["fitted"]
+        return model
+
+
+class PopularityRecommender(_ArrayRecommender):
     """Most purchased products of late, the same list for everyone minus what they bought.
 
     Products are ranked by purchases on interactions at most `recent_days` older than the
@@ -380,6 +403,7 @@ class PopularityRecommender(Recommender):
     """
 
     name: ClassVar[str] = "popularity"
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "score", "order", "neighbour_idx", "neighbour_score")
 
     def __init__(self, recent_days: int = POPULARITY_RECENT_DAYS, neighbours: int = KNN_NEIGHBOURS) -> None:
         super().__init__()
@@ -462,36 +486,11 @@ class PopularityRecommender(Recommender):
         """Top co-purchased products per product (at most `neighbours` of them)."""
         return self._similar_from(self._neighbour_idx, self._neighbour_score, k)
 
-    def save(self, directory: Path) -> None:
-        directory = Path(directory)
-        _write_meta(directory, self.name, self.params(), self._fitted)
-        np.savez(
-            directory / "popularity.npz",
-            products=self.products,
-            score=self._score,
-            order=self._order,
-            neighbour_idx=self._neighbour_idx,
-            neighbour_score=self._neighbour_score,
-        )
-
-    @classmethod
-    def load(cls, directory: Path) -> Self:
-        meta = _read_meta(Path(directory), cls.name)
-        model = cls(**meta["params"])
-        with np.load(Path(directory) / "popularity.npz", allow_pickle=False) as arrays:
-            model._products = arrays["products"]
-            model._score = arrays["score"]
-            model._order = arrays["order"]
-            model._neighbour_idx = arrays["neighbour_idx"]
-            model._neighbour_score = arrays["neighbour_score"]
-        model._fitted = meta["fitted"]
-        return model
-
 
 # -------------------------------------------------------------------------------- item-kNN
 
 
-class ItemKNNRecommender(Recommender):
+class ItemKNNRecommender(_ArrayRecommender):
     """Item-item cosine similarity on the customer x product weight matrix.
 
     Each product keeps its `neighbours` most similar products. A customer's score for a
@@ -500,6 +499,7 @@ class ItemKNNRecommender(Recommender):
     """
 
     name: ClassVar[str] = "item_knn"
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "neighbour_idx", "neighbour_score", "prior")
 
     def __init__(self, neighbours: int = KNN_NEIGHBOURS) -> None:
         super().__init__()
@@ -567,29 +567,6 @@ class ItemKNNRecommender(Recommender):
     def similar_products(self, k: int) -> pd.DataFrame:
         """Most cosine-similar products (at most `neighbours`, only positive similarity)."""
         return self._similar_from(self._neighbour_idx, self._neighbour_score, k)
-
-    def save(self, directory: Path) -> None:
-        directory = Path(directory)
-        _write_meta(directory, self.name, self.params(), self._fitted)
-        np.savez(
-            directory / "item_knn.npz",
-            products=self.products,
-            neighbour_idx=self._neighbour_idx,
-            neighbour_score=self._neighbour_score,
-            prior=self._prior,
-        )
-
-    @classmethod
-    def load(cls, directory: Path) -> Self:
-        meta = _read_meta(Path(directory), cls.name)
-        model = cls(**meta["params"])
-        with np.load(Path(directory) / "item_knn.npz", allow_pickle=False) as arrays:
-            model._products = arrays["products"]
-            model._neighbour_idx = arrays["neighbour_idx"]
-            model._neighbour_score = arrays["neighbour_score"]
-            model._prior = arrays["prior"]
-        model._fitted = meta["fitted"]
-        return model
 
 
 # ------------------------------------------------------------------------------ TensorFlow

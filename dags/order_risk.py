@@ -24,7 +24,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from include.assets import ORDER_RISK_SCORES, VALIDATED_ORDERS
-from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS
+from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
 
 CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
 
@@ -38,11 +38,7 @@ CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
     tags=[*TAGS, "risk"],
     doc_md=__doc__,
     params={
-        "retrain": Param(
-            True,
-            type="boolean",
-            description="Train and evaluate new candidates. Off: score with the current champion.",
-        ),
+        **model_dag_params("orders"),
         "review_budget": Param(
             0.02,
             type="number",
@@ -56,12 +52,6 @@ CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
             exclusiveMinimum=0,
             maximum=1,
             description="Share of orders declined outright (the riskiest); must be below the review budget.",
-        ),
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data.",
         ),
         "maturity_days": Param(
             56,
@@ -80,13 +70,6 @@ CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
             type="integer",
             minimum=30,
             description="Days of orders read for training and point-in-time features.",
-        ),
-        "n_shards": Param(
-            4,
-            type="integer",
-            minimum=1,
-            maximum=256,
-            description="Scoring shards: parallel tasks that score orders.",
         ),
     },
 )

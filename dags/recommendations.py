@@ -24,7 +24,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from include.assets import RECOMMENDATIONS, SIMILAR_PRODUCTS, VALIDATED_INTERACTIONS
-from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS
+from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
 
 CANDIDATES = ["popularity", "item_knn", "tf_item2user"]
 
@@ -38,23 +38,13 @@ CANDIDATES = ["popularity", "item_knn", "tf_item2user"]
     tags=[*TAGS, "recommendations"],
     doc_md=__doc__,
     params={
-        "retrain": Param(
-            True,
-            type="boolean",
-            description="Train and evaluate new candidates. Off: score with the current champion.",
-        ),
+        **model_dag_params("customers"),
         "k": Param(
             10,
             type="integer",
             minimum=1,
             maximum=100,
             description="Products per customer, and the K of Recall@K / NDCG@K.",
-        ),
-        "as_of": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data.",
         ),
         "history_days": Param(
             90,
@@ -70,13 +60,6 @@ CANDIDATES = ["popularity", "item_knn", "tf_item2user"]
             type="integer",
             minimum=1,
             description="A customer seen (or signed up) in these days gets recommendations.",
-        ),
-        "n_shards": Param(
-            4,
-            type="integer",
-            minimum=1,
-            maximum=256,
-            description="Scoring shards: parallel tasks that score customers.",
         ),
     },
 )

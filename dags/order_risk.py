@@ -8,13 +8,18 @@ triggered by hand with the parameters below.
    run's end are the labels.
 2. **build_features**: point-in-time features (each order sees only earlier orders); an order is
    labelled only once `maturity_days` old; the newest matured days are the holdout.
-3. **train_candidate** (mapped): logistic regression, gradient boosting and a TensorFlow MLP.
-4. **evaluate_candidates**: PR-AUC, ROC-AUC and recall at the review budget on the same holdout
-   for every candidate and the current champion; the best is promoted only if it beats the
-   champion. The band cut-offs come from the serving model's holdout scores.
-5. **score_orders** (mapped over shards): score, band (approve / review / decline) and the top
+3. **train_candidate** (one mapped task per candidate in `candidates`): logistic regression,
+   gradient boosting and a TensorFlow MLP.
+4. **evaluate_candidates**: PR-AUC (with a bootstrap interval), ROC-AUC and recall at the review
+   budget on the same holdout for every candidate and the current champion. A candidate is
+   promoted only if it beats the holdout base rate (a random ranking) and the champion (by
+   `min_gain`) beyond noise. Everything is recorded in `model_versions`.
+5. **serve_model**: a promoted candidate is refitted on every matured order and becomes
+   champion; otherwise the champion serves. The band cut-offs come from the serving model's
+   holdout scores. With no model to serve, nothing new is published.
+6. **score_orders** (mapped over shards): score, band (approve / review / decline) and the top
    reasons for every order of the last `recent_days`.
-6. **publish_order_risk_scores**: a new version, switched in for readers in one transaction.
+7. **publish_order_risk_scores**: a new version, switched in for readers in one transaction.
 """
 
 from __future__ import annotations
@@ -26,8 +31,6 @@ from airflow.sdk import Param, dag, task
 from include.assets import ORDER_RISK_SCORES, VALIDATED_ORDERS
 from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
 
-CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
-
 
 @dag(
     schedule=VALIDATED_ORDERS,
@@ -38,7 +41,7 @@ CANDIDATES = ["logistic_regression", "gradient_boosting", "tf_mlp"]
     tags=[*TAGS, "risk"],
     doc_md=__doc__,
     params={
-        **model_dag_params("orders"),
+        **model_dag_params("order_risk", "orders"),
         "review_budget": Param(
             0.02,
             type="number",
@@ -98,55 +101,61 @@ def order_risk() -> None:
             run_id=run_id,
         )
 
-    @task(map_index_template="{{ candidate }}")
-    def train_candidate(
-        candidate: str,
-        features_ref: dict[str, Any],
-        params: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowSkipException
+    @task
+    def plan_candidates(params: dict[str, Any] | None = None) -> list[str]:
+        from include.pipeline.order_risk import LIFECYCLE
 
-        from include.pipeline import order_risk as steps
+        return LIFECYCLE.candidates_to_train(params["candidates"]) if params["retrain"] else []
+
+    @task(map_index_template="{{ candidate }}")
+    def train_candidate(candidate: str, staged: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+        from airflow.sdk import get_current_context
+
+        from include.pipeline.order_risk import LIFECYCLE
 
         get_current_context()["candidate"] = candidate
-        if not params["retrain"]:
-            raise AirflowSkipException("retrain is off: the current champion scores")
-        return steps.train_candidate(candidate, features_ref, run_id=run_id)
+        return LIFECYCLE.train(candidate, staged, run_id=run_id)
 
     @task(trigger_rule="none_failed")
     def evaluate_candidates(
         trained: list[dict[str, Any]],
-        features_ref: dict[str, Any],
+        staged: dict[str, Any],
         params: dict[str, Any] | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
-        from include.pipeline import order_risk as steps
-        from include.pipeline.common import as_list
+        from include.pipeline.common import as_list, gate_settings
+        from include.pipeline.order_risk import LIFECYCLE, risk_settings
 
-        return steps.evaluate_and_select(
+        return LIFECYCLE.evaluate_and_decide(
             as_list(trained),
-            features_ref,
-            review_budget=params["review_budget"],
-            decline_share=params["decline_share"],
+            staged,
+            gate=gate_settings(params),
+            settings=risk_settings(params),
             run_id=run_id,
         )
 
     @task
-    def plan_shards(
-        features_ref: dict[str, Any], params: dict[str, Any] | None = None
-    ) -> list[dict[str, int]]:
-        from include.pipeline import order_risk as steps
+    def serve_model(
+        outcome: dict[str, Any],
+        staged: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        from include.pipeline.order_risk import LIFECYCLE, risk_settings
 
-        shards = steps.plan_shards(features_ref, n_shards=params["n_shards"])
-        return [{"shard": s, "n_shards": len(shards)} for s in shards]
+        return LIFECYCLE.serve(outcome, staged, settings=risk_settings(params), run_id=run_id)
+
+    @task
+    def plan_shards(staged: dict[str, Any], params: dict[str, Any] | None = None) -> list[dict[str, int]]:
+        from include.pipeline.lifecycle import plan_shards
+
+        return plan_shards(staged["rows"].get("score", 0), params["n_shards"])
 
     @task(map_index_template="shard {{ shard_number }}")
     def score_orders(
         shard: dict[str, int],
         serving: dict[str, Any],
-        features_ref: dict[str, Any],
+        staged: dict[str, Any],
         run_id: str | None = None,
     ) -> str:
         from airflow.sdk import get_current_context
@@ -154,24 +163,22 @@ def order_risk() -> None:
         from include.pipeline import order_risk as steps
 
         get_current_context()["shard_number"] = shard["shard"]
-        return steps.score_shard(shard["shard"], shard["n_shards"], serving, features_ref, run_id=run_id)
+        return steps.score_shard(shard["shard"], shard["n_shards"], serving, staged, run_id=run_id)
 
     @task(outlets=[ORDER_RISK_SCORES])
     def publish_order_risk_scores(
-        paths: list[str], serving: dict[str, Any], features_ref: dict[str, Any], run_id: str | None = None
+        paths: list[str], serving: dict[str, Any], staged: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
         from include.pipeline.common import as_list
 
-        return steps.publish_scores(as_list(paths), serving, features_ref, run_id=run_id)
+        return steps.publish_scores(as_list(paths), serving, staged, run_id=run_id)
 
-    extract_ref = extract_orders()
-    features_ref = build_features(extract_ref)
-    trained = train_candidate.partial(features_ref=features_ref).expand(candidate=CANDIDATES)
-    serving = evaluate_candidates(trained, features_ref)
-    shards = plan_shards(features_ref)
-    scored = score_orders.partial(serving=serving, features_ref=features_ref).expand(shard=shards)
-    publish_order_risk_scores(scored, serving, features_ref)
+    staged = build_features(extract_orders())
+    trained = train_candidate.partial(staged=staged).expand(candidate=plan_candidates())
+    serving = serve_model(evaluate_candidates(trained, staged), staged)
+    scored = score_orders.partial(serving=serving, staged=staged).expand(shard=plan_shards(staged))
+    publish_order_risk_scores(scored, serving, staged)
 
 
 order_risk()

@@ -6,14 +6,18 @@ can also be triggered by hand with the parameters below.
 
 1. **extract_interactions**: SQL aggregates events into (customer, product) strengths; the last
    `holdout_days` before the run's end are held out. Staged as Parquet, XCom carries paths.
-2. **train_candidate** (one mapped task per candidate): popularity, item-kNN and a TensorFlow
-   model that builds a customer from the products they interacted with.
-3. **evaluate_candidates**: Recall@K and NDCG@K on the same holdout for every candidate and the
-   current champion; the best becomes champion only if it beats the champion. All of it is
+2. **train_candidate** (one mapped task per candidate in `candidates`): popularity (always: it
+   is the skill floor), item-kNN and a TensorFlow model that builds a customer from the products
+   they interacted with.
+3. **evaluate_candidates**: NDCG@K (and Recall@K) on the same holdout customers for every
+   candidate and the current champion, each with a bootstrap interval. A candidate is promoted
+   only if it beats popularity and the champion (by `min_gain`) beyond noise. Everything is
    recorded in `model_versions`.
-4. **score_customers** (mapped over shards): top-K for every active customer, excluding what they
+4. **serve_model**: a promoted candidate is refitted on the whole window up to `as_of` and
+   becomes champion; otherwise the champion serves. With neither, nothing new is published.
+5. **score_customers** (mapped over shards): top-K for every active customer, excluding what they
    already bought; popularity for customers without history.
-5. **publish_recommendations** / **publish_similar_products**: a new version of each table,
+6. **publish_recommendations** / **publish_similar_products**: a new version of each table,
    switched in for readers in one transaction.
 """
 
@@ -26,8 +30,6 @@ from airflow.sdk import Param, dag, task
 from include.assets import RECOMMENDATIONS, SIMILAR_PRODUCTS, VALIDATED_INTERACTIONS
 from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
 
-CANDIDATES = ["popularity", "item_knn", "tf_item2user"]
-
 
 @dag(
     schedule=VALIDATED_INTERACTIONS,
@@ -38,7 +40,7 @@ CANDIDATES = ["popularity", "item_knn", "tf_item2user"]
     tags=[*TAGS, "recommendations"],
     doc_md=__doc__,
     params={
-        **model_dag_params("customers"),
+        **model_dag_params("recommender", "customers"),
         "k": Param(
             10,
             type="integer",
@@ -80,49 +82,57 @@ def recommendations() -> None:
             run_id=run_id,
         )
 
-    @task(map_index_template="{{ candidate }}")
-    def train_candidate(
-        candidate: str,
-        extract_ref: dict[str, Any],
-        params: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        from airflow.sdk import get_current_context
-        from airflow.sdk.exceptions import AirflowSkipException
+    @task
+    def plan_candidates(params: dict[str, Any] | None = None) -> list[str]:
+        from include.pipeline.recommendations import LIFECYCLE
 
-        from include.pipeline import recommendations as steps
+        return LIFECYCLE.candidates_to_train(params["candidates"]) if params["retrain"] else []
+
+    @task(map_index_template="{{ candidate }}")
+    def train_candidate(candidate: str, staged: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+        from airflow.sdk import get_current_context
+
+        from include.pipeline.recommendations import LIFECYCLE
 
         get_current_context()["candidate"] = candidate
-        if not params["retrain"]:
-            raise AirflowSkipException("retrain is off: the current champion scores")
-        return steps.train_candidate(candidate, extract_ref, run_id=run_id)
+        return LIFECYCLE.train(candidate, staged, run_id=run_id)
 
     @task(trigger_rule="none_failed")
     def evaluate_candidates(
         trained: list[dict[str, Any]],
-        extract_ref: dict[str, Any],
+        staged: dict[str, Any],
         params: dict[str, Any] | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
-        from include.pipeline import recommendations as steps
-        from include.pipeline.common import as_list
+        from include.pipeline.common import as_list, gate_settings
+        from include.pipeline.recommendations import LIFECYCLE
 
-        return steps.evaluate_and_select(as_list(trained), extract_ref, k=params["k"], run_id=run_id)
+        return LIFECYCLE.evaluate_and_decide(
+            as_list(trained), staged, gate=gate_settings(params), settings={"k": params["k"]}, run_id=run_id
+        )
 
     @task
-    def plan_shards(
-        extract_ref: dict[str, Any], params: dict[str, Any] | None = None
-    ) -> list[dict[str, int]]:
-        from include.pipeline import recommendations as steps
+    def serve_model(
+        outcome: dict[str, Any],
+        staged: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        from include.pipeline.recommendations import LIFECYCLE
 
-        shards = steps.plan_shards(extract_ref, n_shards=params["n_shards"])
-        return [{"shard": s, "n_shards": len(shards)} for s in shards]
+        return LIFECYCLE.serve(outcome, staged, settings={"k": params["k"]}, run_id=run_id)
+
+    @task
+    def plan_shards(staged: dict[str, Any], params: dict[str, Any] | None = None) -> list[dict[str, int]]:
+        from include.pipeline.lifecycle import plan_shards
+
+        return plan_shards(staged["rows"]["active"], params["n_shards"])
 
     @task(map_index_template="shard {{ shard_number }}")
     def score_customers(
         shard: dict[str, int],
         serving: dict[str, Any],
-        extract_ref: dict[str, Any],
+        staged: dict[str, Any],
         params: dict[str, Any] | None = None,
         run_id: str | None = None,
     ) -> str:
@@ -132,36 +142,35 @@ def recommendations() -> None:
 
         get_current_context()["shard_number"] = shard["shard"]
         return steps.score_shard(
-            shard["shard"], shard["n_shards"], serving, extract_ref, k=params["k"], run_id=run_id
+            shard["shard"], shard["n_shards"], serving, staged, k=params["k"], run_id=run_id
         )
 
     @task(outlets=[RECOMMENDATIONS])
     def publish_recommendations(
-        paths: list[str], serving: dict[str, Any], extract_ref: dict[str, Any], run_id: str | None = None
+        paths: list[str], serving: dict[str, Any], staged: dict[str, Any], run_id: str | None = None
     ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
         from include.pipeline.common import as_list
 
-        return steps.publish_recommendations(as_list(paths), serving, extract_ref, run_id=run_id)
+        return steps.publish_recommendations(as_list(paths), serving, staged, run_id=run_id)
 
     @task(outlets=[SIMILAR_PRODUCTS])
     def publish_similar_products(
         serving: dict[str, Any],
-        extract_ref: dict[str, Any],
+        staged: dict[str, Any],
         params: dict[str, Any] | None = None,
         run_id: str | None = None,
     ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
 
-        return steps.publish_similar_products(serving, extract_ref, k=params["k"], run_id=run_id)
+        return steps.publish_similar_products(serving, staged, k=params["k"], run_id=run_id)
 
-    extract_ref = extract_interactions()
-    trained = train_candidate.partial(extract_ref=extract_ref).expand(candidate=CANDIDATES)
-    serving = evaluate_candidates(trained, extract_ref)
-    shards = plan_shards(extract_ref)
-    scored = score_customers.partial(serving=serving, extract_ref=extract_ref).expand(shard=shards)
-    publish_recommendations(scored, serving, extract_ref)
-    publish_similar_products(serving, extract_ref)
+    staged = extract_interactions()
+    trained = train_candidate.partial(staged=staged).expand(candidate=plan_candidates())
+    serving = serve_model(evaluate_candidates(trained, staged), staged)
+    scored = score_customers.partial(serving=serving, staged=staged).expand(shard=plan_shards(staged))
+    publish_recommendations(scored, serving, staged)
+    publish_similar_products(serving, staged)
 
 
 recommendations()

@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param
 
+from include import promotion
+from include.models import catalogue
+
 # The first day the pipeline may run for; runs are never back-filled (catchup=False).
 START_DATE = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -21,17 +24,51 @@ DEFAULT_ARGS = {
 TAGS = ["shopflow"]
 
 
-def model_dag_params(scored: str) -> dict[str, Param]:
-    """The Params both model DAGs take: whether to retrain, the day to run as of, the shards.
+def model_dag_params(family: str, scored: str) -> dict[str, Param]:
+    """The Params both model DAGs take: what to train, how demanding the promotion gate is, the
+    day to run as of, the shards.
 
     Args:
+        family: the model family in `include.models.catalogue` ("recommender", "order_risk").
         scored: what a scoring shard scores, for the description ("customers", "orders").
     """
+    names = catalogue.candidate_names(family)
+    floor = catalogue.FLOOR[family]
     return {
         "retrain": Param(
             True,
             type="boolean",
             description="Train and evaluate new candidates. Off: score with the current champion.",
+        ),
+        "candidates": Param(
+            list(catalogue.DEFAULT_CANDIDATES[family]),
+            type="array",
+            items={"type": "string", "enum": names},
+            uniqueItems=True,
+            minItems=1,
+            description=f"The candidates to train and judge (of: {', '.join(names)}). "
+            + (f"{floor} is always trained: it is the skill floor." if floor in names else ""),
+        ),
+        "min_gain": Param(
+            promotion.DEFAULT_MIN_GAIN,
+            type="number",
+            minimum=0,
+            description="A candidate replaces the champion only if the lower end of the interval of "
+            "its gain over the champion (primary metric, same holdout) is above this.",
+        ),
+        "confidence": Param(
+            promotion.DEFAULT_CONFIDENCE,
+            type="number",
+            minimum=0.5,
+            exclusiveMaximum=1,
+            description="Confidence level of the bootstrap intervals of the promotion gate.",
+        ),
+        "bootstrap_draws": Param(
+            promotion.DEFAULT_DRAWS,
+            type="integer",
+            minimum=100,
+            maximum=20000,
+            description="Bootstrap resamples of the holdout behind every interval (seeded).",
         ),
         "as_of": Param(
             None,

@@ -65,20 +65,10 @@ def summary() -> str:
         )
 
     for model_name, metric_names in (
-        ("recommender", ("recall_at_k", "ndcg_at_k")),
+        ("recommender", ("ndcg_at_k", "recall_at_k")),
         ("order_risk", ("pr_auc", "roc_auc", "recall_at_budget")),
     ):
-        lines += ["", f"{model_name}: candidates on the same holdout"]
-        models = warehouse.read_frame("report/select_run_models", {"model_name": model_name})
-        if models.empty:
-            lines.append("  (no training run)")
-            continue
-        comparison = json.loads(models["comparison"].iloc[0])
-        for name, values in sorted(comparison.items(), key=lambda kv: -kv[1][metric_names[0]]):
-            figures = "  ".join(f"{m} {values[m]:.4f}" for m in metric_names)
-            decision = models.loc[models["candidate"] == name, "decision"]
-            tag = decision.iloc[0] if len(decision) else "current champion"
-            lines.append(f"  {name[:38]:<38} {figures}  [{tag}]")
+        lines += ["", *leaderboard(model_name, metric_names)]
 
     customer = warehouse.scalar("report/select_busiest_recommended_customer")
     if customer is not None:
@@ -108,6 +98,43 @@ def summary() -> str:
             f"score {r.score:.3f} {r.band:<8} {r.reasons}"
         )
     return "\n".join(lines)
+
+
+def leaderboard(model_name: str, metric_names: tuple[str, ...]) -> list[str]:
+    """The newest run's candidates of `model_name`: each primary metric with its interval, the
+    skill floor, the champion, and the gate's decision with its reason."""
+    models = warehouse.read_frame("report/select_run_models", {"model_name": model_name})
+    if models.empty:
+        return [f"{model_name}: no training run"]
+    comparison = json.loads(models["comparison"].iloc[0])
+    decision = comparison["decision"]
+    gate = comparison["gate"]
+    primary = comparison["primary_metric"]
+    lines = [
+        f"{model_name}: candidates on the same holdout ({primary} with its "
+        f"{gate['confidence']:.0%} interval, {gate['draws']} bootstrap draws)"
+    ]
+    for row in models.itertuples():
+        metrics = json.loads(row.metrics)
+        verdict = decision["verdicts"][row.candidate]
+        interval = verdict["metric"]
+        others = "  ".join(f"{m} {metrics[m]:.4f}" for m in metric_names if m != primary)
+        lines.append(
+            f"  {row.candidate:<20} {primary} {interval['estimate']:.4f} "
+            f"[{interval['low']:.4f}, {interval['high']:.4f}]  {others}  {row.decision}: {row.decision_reason}"
+        )
+    floor = decision["floor"]
+    floor_name = next((n for n, v in decision["verdicts"].items() if v["over_floor"] is None), "base rate")
+    lines.append(f"  {'floor: ' + floor_name:<20} {primary} {floor['estimate']:.4f}")
+    if decision["champion"] is not None:
+        champion = decision["champion"]
+        version = comparison["champion"]["model_version"]
+        lines.append(
+            f"  {'champion':<20} {primary} {champion['estimate']:.4f} "
+            f"[{champion['low']:.4f}, {champion['high']:.4f}]  ({version})"
+        )
+    lines.append(f"  decision: {decision['outcome']} -- {decision['reason']}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,11 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "RankedLabels",
     "average_precision",
     "ndcg_at_k",
+    "ndcg_values",
     "precision_at_budget",
     "recall_at_budget",
     "recall_at_k",
+    "recall_values",
     "roc_auc",
 ]
 
@@ -45,8 +48,8 @@ def _check_ranking_input(
     return users
 
 
-def recall_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> float:
-    """Mean over users with >= 1 relevant item of |top-k ∩ relevant| / |relevant|.
+def recall_values(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> np.ndarray:
+    """Per user, |top-k ∩ relevant| / |relevant|; NaN for a user with no relevant item.
 
     Args:
         recommended: per user, product ids in rank order (best first); may be shorter than k.
@@ -57,12 +60,23 @@ def recall_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int
         ValueError: on mismatched lengths, no users, no user with a relevant item, or k < 1.
     """
     users = _check_ranking_input(recommended, relevant, k)
-    values = [len(set(list(recommended[u])[:k]) & set(relevant[u])) / len(relevant[u]) for u in users]
-    return float(np.mean(values))
+    values = np.full(len(relevant), np.nan)
+    for u in users:
+        values[u] = len(set(list(recommended[u])[:k]) & set(relevant[u])) / len(relevant[u])
+    return values
 
 
-def ndcg_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> float:
-    """Mean over users with >= 1 relevant item of DCG@k / IDCG@k with binary relevance.
+def recall_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> float:
+    """Mean over users with >= 1 relevant item of |top-k ∩ relevant| / |relevant|.
+
+    Raises:
+        ValueError: on mismatched lengths, no users, no user with a relevant item, or k < 1.
+    """
+    return float(np.nanmean(recall_values(recommended, relevant, k)))
+
+
+def ndcg_values(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> np.ndarray:
+    """Per user, DCG@k / IDCG@k with binary relevance; NaN for a user with no relevant item.
 
     DCG@k = sum over relevant items at rank r <= k of 1 / log2(r + 1); IDCG@k is the DCG of
     an ideal list with min(|relevant|, k) relevant items on top. A product repeated in a list
@@ -73,7 +87,7 @@ def ndcg_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]]
     """
     users = _check_ranking_input(recommended, relevant, k)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    values = []
+    values = np.full(len(relevant), np.nan)
     for u in users:
         rel = set(relevant[u])
         seen: set[int] = set()
@@ -82,10 +96,17 @@ def ndcg_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]]
             if item in rel and item not in seen:
                 gains[position] = 1.0
             seen.add(item)
-        dcg = float(np.sum(gains * discounts))
-        idcg = float(np.sum(discounts[: min(len(rel), k)]))
-        values.append(dcg / idcg)
-    return float(np.mean(values))
+        values[u] = float(np.sum(gains * discounts)) / float(np.sum(discounts[: min(len(rel), k)]))
+    return values
+
+
+def ndcg_at_k(recommended: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int) -> float:
+    """Mean over users with >= 1 relevant item of `ndcg_values`.
+
+    Raises:
+        ValueError: on mismatched lengths, no users, no user with a relevant item, or k < 1.
+    """
+    return float(np.nanmean(ndcg_values(recommended, relevant, k)))
 
 
 # -------------------------------------------------------------------- classification metrics
@@ -111,28 +132,50 @@ def _check_binary_input(
     return y.astype(bool), s
 
 
-def average_precision(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+class RankedLabels:
+    """Labels sorted by score once, for many (weighted) average precisions, as in a bootstrap.
+
+    A bootstrap resample is a count per row (how often it was drawn); `average_precision`
+    of those counts equals the average precision of the resampled rows, in O(n) per resample.
+    """
+
+    def __init__(self, y_true: npt.ArrayLike, scores: npt.ArrayLike) -> None:
+        y, s = _check_binary_input(y_true, scores)
+        self._order = np.argsort(-s, kind="stable")
+        self._positive = y[self._order].astype(np.float64)
+        s_sorted = s[self._order]
+        # The last position of each group of tied scores is where that threshold ends.
+        self._ends = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s_sorted) - 1]
+
+    def average_precision(self, weights: npt.ArrayLike | None = None) -> float:
+        """AP with each row counted `weights` times (all once when None).
+
+        Raises:
+            ValueError: when no positive row has weight.
+        """
+        w = np.ones(len(self._order)) if weights is None else np.asarray(weights, np.float64)[self._order]
+        tp = np.cumsum(w * self._positive)[self._ends]
+        predicted = np.cumsum(w)[self._ends]
+        if tp[-1] <= 0:
+            raise ValueError("average precision is undefined without a positive label")
+        precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+        recall = tp / tp[-1]
+        return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def average_precision(
+    y_true: npt.ArrayLike, scores: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None
+) -> float:
     """Area under the precision-recall curve as average precision.
 
     AP = sum_n (R_n - R_{n-1}) * P_n over the distinct score thresholds, highest first; tied
-    scores form one threshold, as in sklearn.metrics.average_precision_score.
+    scores form one threshold, as in sklearn.metrics.average_precision_score. With
+    `sample_weight`, every row counts that many times.
 
     Raises:
         ValueError: on empty or malformed input, or when there is no positive label.
     """
-    y, s = _check_binary_input(y_true, scores)
-    n_pos = int(y.sum())
-    if n_pos == 0:
-        raise ValueError("average precision is undefined without a positive label")
-    order = np.argsort(-s, kind="stable")
-    y_sorted, s_sorted = y[order], s[order]
-    # The last position of each group of tied scores is where that threshold ends.
-    ends = np.r_[np.flatnonzero(np.diff(s_sorted)), len(s_sorted) - 1]
-    tp = np.cumsum(y_sorted)[ends]
-    predicted = ends + 1
-    precision = tp / predicted
-    recall = tp / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return RankedLabels(y_true, scores).average_precision(sample_weight)
 
 
 def roc_auc(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:

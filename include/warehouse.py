@@ -412,9 +412,27 @@ def scalar(sql_name: str, params: Mapping[str, Any] | None = None, **kwargs: Any
     return None if frame.empty else frame.iat[0, 0]
 
 
+_ADD_COLUMN = re.compile(r"^ALTER TABLE ([a-z_]+) ADD COLUMN ([a-z_]+) ", re.IGNORECASE)
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Run each `ALTER TABLE ... ADD COLUMN` of schema/upgrade_output_tables whose column is missing."""
+    for statement in split_statements(load_sql("schema/upgrade_output_tables", dialect_name(conn))):
+        match = _ADD_COLUMN.match(statement)
+        if match is None:
+            raise ValueError(
+                f"schema/upgrade_output_tables holds a statement that adds no column: {statement}"
+            )
+        table, column = match.groups()
+        if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+            conn.exec_driver_sql(statement)
+            log.info("Added column %s.%s", table, column)
+
+
 def create_schema(engine: sa.Engine | None = None) -> None:
     """Create the source and bookkeeping tables if they do not exist yet."""
     with transaction(engine) as conn:
         run_sql("schema/create_source_tables", conn=conn)
         run_sql("schema/create_output_tables", conn=conn)
+        _add_missing_columns(conn)
     log.info("Warehouse schema ready at %s", describe(engine or get_engine()))

@@ -1,14 +1,15 @@
-"""What the model DAGs share: which moment a run is "as of", and how work is split in shards."""
+"""What the model DAGs share: which moment a run is "as of", publishing, and scoring shards."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from include import publish, staging, warehouse
+from include.pipeline.refs import RunWindow, ServingModel, to_naive_utc
+from include.promotion import GateSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,40 +19,6 @@ log = logging.getLogger(__name__)
 # Name of the asset-event extra that carries the end of the validated data interval.
 INTERVAL_END_KEY = "data_interval_end"
 INTERVAL_START_KEY = "data_interval_start"
-
-
-def to_naive_utc(value: datetime | str) -> datetime:
-    """A naive UTC datetime from an aware/naive datetime or an ISO string (date or datetime)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-@dataclass(frozen=True)
-class RunWindow:
-    """The data a run may see: everything strictly before `as_of`.
-
-    `interval_start`/`as_of` form the data interval recorded with the run's outputs.
-    """
-
-    interval_start: datetime
-    as_of: datetime
-
-    def to_dict(self) -> dict[str, str]:
-        """For XCom."""
-        return {"interval_start": self.interval_start.isoformat(), "as_of": self.as_of.isoformat()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, str]) -> RunWindow:
-        """From XCom."""
-        return cls(to_naive_utc(data["interval_start"]), to_naive_utc(data["as_of"]))
-
-    @property
-    def interval(self) -> tuple[datetime, datetime]:
-        """(start, end) of the data interval."""
-        return self.interval_start, self.as_of
 
 
 def _asset_event_interval(context: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
@@ -114,8 +81,8 @@ def resolve_window(params: Mapping[str, Any], context: Mapping[str, Any]) -> Run
 def publish_version(
     table: str,
     frames: Iterable[pd.DataFrame],
-    serving: Mapping[str, Any],
-    ref: Mapping[str, Any],
+    serving: ServingModel,
+    window: RunWindow,
     *,
     run_id: str,
 ) -> dict[str, Any]:
@@ -125,8 +92,8 @@ def publish_version(
         table,
         frames,
         run_id=run_id,
-        model_version=serving["model_version"],
-        data_interval=RunWindow.from_dict(ref["window"]).interval,
+        model_version=serving.model_version,
+        data_interval=window.interval,
     )
     return {"table": result.table, "version": result.version, "rows": result.row_count}
 
@@ -146,3 +113,12 @@ def as_list(values: Any) -> list[Any]:
     if values is None:
         return []
     return [values[i] for i in range(len(values))]
+
+
+def gate_settings(params: Mapping[str, Any]) -> GateSettings:
+    """The promotion gate's settings from a model DAG's Params."""
+    return GateSettings(
+        min_gain=float(params["min_gain"]),
+        confidence=float(params["confidence"]),
+        draws=int(params["bootstrap_draws"]),
+    )

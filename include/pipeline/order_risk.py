@@ -1,6 +1,8 @@
-"""The steps of the order-risk DAG: extract, build features, train, evaluate, score, publish.
+"""The steps of the order-risk DAG that are its own: extract, features, fit, judge, bands, score.
 
-Time is the only split. Labels come from chargebacks, which arrive up to eight weeks after an
+The candidate lifecycle (train, evaluate with the gate, refit, serve) is shared with the
+recommendations DAG in `include.pipeline.lifecycle`; `LIFECYCLE` fills in what risk does
+differently. Time is the only split. Labels come from chargebacks, which arrive up to eight weeks after an
 order, so only orders older than `maturity_days` are labelled; the newest labelled days are the
 holdout, older ones train the models, and the most recent (unlabelled) orders are scored.
 """
@@ -8,21 +10,27 @@ holdout, older ones train the models, and the most recent (unlabelled) orders ar
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from include import registry, staging, warehouse
-from include.pipeline.common import RunWindow, publish_version, read_shards, shard_of
+from include import staging, warehouse
+from include.pipeline.common import publish_version, read_shards, shard_of
+from include.pipeline.lifecycle import HoldoutResult, Lifecycle
+from include.pipeline.refs import RunWindow, ServingModel, Staged
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from include.models.risk.base import RiskModel
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "order_risk"
 DAG_ID = "order_risk"
-# The metric that decides which model serves (higher is better).
-PRIMARY_METRIC = "pr_auc"
 BANDS = ("approve", "review", "decline")
 
 
@@ -33,16 +41,16 @@ def extract(window: RunWindow, *, history_days: int, run_id: str) -> dict[str, A
     chargebacks = warehouse.read_frame("risk/extract_chargebacks", {"end": window.as_of})
     if orders.empty:
         raise ValueError(f"No orders in [{start}, {window.as_of})")
-    return {
-        "orders": staging.write_parquet(orders, DAG_ID, run_id, "orders"),
-        "chargebacks": staging.write_parquet(chargebacks, DAG_ID, run_id, "chargebacks"),
-        "rows": {"orders": len(orders), "chargebacks": len(chargebacks)},
-        "window": window.to_dict(),
-    }
+    frames = {"orders": orders, "chargebacks": chargebacks}
+    return Staged(
+        window=window,
+        paths={name: staging.write_parquet(frame, DAG_ID, run_id, name) for name, frame in frames.items()},
+        rows={name: len(frame) for name, frame in frames.items()},
+    ).to_dict()
 
 
 def build_features(
-    extract_ref: dict[str, Any],
+    extract_ref: Mapping[str, Any],
     *,
     maturity_days: int,
     holdout_days: int,
@@ -53,9 +61,10 @@ def build_features(
     `train`, `holdout` (the newest matured days) or `score` (the recent orders)."""
     from include.features import build_order_features, label_orders
 
-    window = RunWindow.from_dict(extract_ref["window"])
-    orders = staging.read_parquet(extract_ref["orders"])
-    chargebacks = staging.read_parquet(extract_ref["chargebacks"])
+    extracted = Staged.from_dict(extract_ref)
+    window = extracted.window
+    orders = staging.read_parquet(extracted.path("orders"))
+    chargebacks = staging.read_parquet(extracted.path("chargebacks"))
     features = build_order_features(orders)
     meta = orders.set_index("order_id")[["customer_id", "ordered_at", "amount"]]
     features = features.join(meta)
@@ -77,43 +86,23 @@ def build_features(
                 f"The {split} split has {counts.get(split, 0)} orders and {frauds.get(split, 0)} "
                 f"labelled frauds: not enough matured history before {matured_end}"
             )
-    path = staging.write_parquet(features.reset_index(), DAG_ID, run_id, "features")
-    return {
-        "features": path,
-        "rows": {k: int(v) for k, v in counts.items()},
-        "frauds": {k: int(v) for k, v in frauds.items()},
-        "holdout_start": holdout_start.isoformat(),
-        "window": extract_ref["window"],
-    }
+    rows = {split: int(n) for split, n in counts.items()}
+    rows.update({f"{split}_frauds": int(n) for split, n in frauds.items()})
+    return Staged(
+        window=window,
+        paths={"features": staging.write_parquet(features.reset_index(), DAG_ID, run_id, "features")},
+        rows=rows,
+        holdout_start=holdout_start,
+    ).to_dict()
 
 
-def _split(features_ref: dict[str, Any], split: str):  # noqa: ANN202 - (X, y, frame)
+def _split(staged: Staged, *splits: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """(features, labels, whole rows) of the given splits, in time order."""
     from include.features import FEATURE_COLUMNS
 
-    frame = staging.read_parquet(features_ref["features"])
-    frame = frame[frame["split"] == split].sort_values(["ordered_at", "order_id"])
+    frame = staging.read_parquet(staged.path("features"))
+    frame = frame[frame["split"].isin(splits)].sort_values(["ordered_at", "order_id"])
     return frame[FEATURE_COLUMNS], frame["label"].to_numpy(dtype=float), frame
-
-
-def train_candidate(candidate: str, features_ref: dict[str, Any], *, run_id: str) -> dict[str, Any]:
-    """Fit one candidate on the training split (in time order) and save it."""
-    from include.models.risk import CANDIDATES
-
-    if candidate not in CANDIDATES:
-        raise ValueError(f"Unknown risk candidate {candidate!r}; known: {sorted(CANDIDATES)}")
-    X, y, _ = _split(features_ref, "train")
-    model = CANDIDATES[candidate]().fit(X, y.astype(int))
-    version = registry.new_version(MODEL_NAME, candidate, run_id)
-    directory = registry.artifact_dir(MODEL_NAME, version)
-    model.save(directory)
-    log.info("Trained %s on %s orders (%s frauds)", candidate, len(y), int(y.sum()))
-    return {
-        "candidate": candidate,
-        "model_version": version,
-        "artifact": str(directory),
-        "train_rows": len(y),
-        "params": model.params(),
-    }
 
 
 def risk_metrics(y: np.ndarray, scores: np.ndarray, review_budget: float) -> dict[str, float]:
@@ -142,60 +131,62 @@ def band_thresholds(
     }
 
 
-def evaluate_and_select(
-    trained: list[dict[str, Any]],
-    features_ref: dict[str, Any],
-    *,
-    review_budget: float,
-    decline_share: float,
-    run_id: str,
-) -> dict[str, Any]:
-    """Evaluate candidates and the champion on the same holdout, record, promote the best if it
-    beats the champion, and set the band thresholds of the serving model."""
-    from include.models.risk import load_risk_model
+@dataclass(frozen=True)
+class RiskHoldout:
+    """The matured orders risk models are judged on, and the review budget of the metrics."""
 
-    window = RunWindow.from_dict(features_ref["window"])
-    holdout_start = datetime.fromisoformat(features_ref["holdout_start"])
-    X, y, _ = _split(features_ref, "holdout")
-    trained = [t for t in trained if t]
-    # Holdout scores by model version: for the metrics, then for the serving model's bands.
-    scores = {t["model_version"]: load_risk_model(Path(t["artifact"])).predict(X) for t in trained}
-    metrics = {t["candidate"]: risk_metrics(y, scores[t["model_version"]], review_budget) for t in trained}
-    champion = registry.current_champion(MODEL_NAME)
-    champion_metrics = None
-    if registry.comparable(champion, holdout_start):
-        scores[champion.model_version] = load_risk_model(champion.artifact_dir).predict(X)
-        champion_metrics = risk_metrics(y, scores[champion.model_version], review_budget)
-    serving = registry.record_and_promote(
-        model_name=MODEL_NAME,
-        trained=trained,
-        metrics=metrics,
-        primary_metric=PRIMARY_METRIC,
-        champion=champion,
-        champion_metrics=champion_metrics,
-        run_id=run_id,
-        data_interval=window.interval,
-        holdout_start_at=holdout_start,
-        holdout_rows=len(y),
-        extra_params={"review_budget": review_budget},
-    )
-    # The bands follow the serving model's own score distribution on the holdout.
-    serving_scores = scores.get(serving["model_version"])
-    if serving_scores is None:  # retraining off and the champion was not compared
-        serving_scores = load_risk_model(Path(serving["artifact"])).predict(X)
-    serving["thresholds"] = band_thresholds(
-        serving_scores, review_budget=review_budget, decline_share=decline_share
-    )
-    log.info("Serving %s with thresholds %s", serving["model_version"], serving["thresholds"])
-    return serving
+    X: pd.DataFrame
+    y: np.ndarray
+    review_budget: float
+
+    def __len__(self) -> int:
+        return len(self.y)
 
 
-def plan_shards(features_ref: dict[str, Any], *, n_shards: int) -> list[int]:
-    """The shard numbers to score (fewer than asked when there are few orders)."""
-    orders = features_ref["rows"].get("score", 0)
-    if orders == 0:
-        raise ValueError("No recent orders to score")
-    return list(range(max(1, min(n_shards, orders // 100 or 1))))
+class RiskLifecycle(Lifecycle):
+    """Order risk: fitted on matured orders, judged by PR-AUC over holdout orders."""
+
+    family: ClassVar[str] = "order_risk"
+    primary_metric: ClassVar[str] = "pr_auc"
+
+    def fit(self, model: RiskModel, staged: Staged, *, full: bool) -> int:
+        X, y, _ = _split(staged, *(("train", "holdout") if full else ("train",)))
+        model.fit(X, y.astype(int))
+        return len(y)
+
+    def holdout(self, staged: Staged, settings: Mapping[str, Any]) -> RiskHoldout:
+        X, y, _ = _split(staged, "holdout")
+        return RiskHoldout(X, y, float(settings["review_budget"]))
+
+    def evaluate(self, model: RiskModel, holdout: RiskHoldout) -> HoldoutResult:
+        from include.metrics import RankedLabels
+
+        scores = model.predict(holdout.X)
+        ranked = RankedLabels(holdout.y, scores)
+        return HoldoutResult(risk_metrics(holdout.y, scores, holdout.review_budget), ranked.average_precision)
+
+    def floor(self, holdout: RiskHoldout, results: Mapping[str, HoldoutResult]) -> HoldoutResult:
+        # The PR-AUC of a random ranking is the share of frauds: its expected value is the base rate.
+        labels = holdout.y.astype(np.float64)
+        base_rate = float(labels.mean())
+        return HoldoutResult(
+            {"pr_auc": base_rate, "base_rate": base_rate},
+            lambda counts: float(counts @ labels / counts.sum()),
+        )
+
+    def serving_settings(
+        self, model: RiskModel, staged: Staged, settings: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The band cut-offs, from the serving model's own scores on the holdout orders."""
+        X, _, _ = _split(staged, "holdout")
+        thresholds = band_thresholds(
+            model.predict(X), review_budget=settings["review_budget"], decline_share=settings["decline_share"]
+        )
+        log.info("Band thresholds %s", thresholds)
+        return {"thresholds": thresholds}
+
+
+LIFECYCLE = RiskLifecycle()
 
 
 def assign_bands(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
@@ -210,20 +201,23 @@ def assign_bands(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray
 def score_shard(
     shard: int,
     n_shards: int,
-    serving: dict[str, Any],
-    features_ref: dict[str, Any],
+    serving: Mapping[str, Any],
+    features_ref: Mapping[str, Any],
     *,
     run_id: str,
 ) -> str:
     """Score, band and explain the recent orders of one shard."""
     import pandas as pd
 
-    from include.models.risk import load_risk_model, top_reasons
+    from include.models.catalogue import load_model
+    from include.models.risk.base import top_reasons
 
-    X, _, frame = _split(features_ref, "score")
+    staged = Staged.from_dict(features_ref)
+    model_ref = ServingModel.from_dict(serving)
+    X, _, frame = _split(staged, "score")
     mask = (shard_of(frame["order_id"], n_shards) == shard).to_numpy()
     X, frame = X[mask], frame[mask]
-    model = load_risk_model(Path(serving["artifact"]))
+    model = load_model(Path(model_ref.artifact), family="order_risk")
     scores = model.predict(X)
     out = pd.DataFrame(
         {
@@ -232,10 +226,10 @@ def score_shard(
             "ordered_at": frame["ordered_at"].to_numpy(),
             "amount": frame["amount"].to_numpy(),
             "score": scores,
-            "band": assign_bands(scores, serving["thresholds"]),
+            "band": assign_bands(scores, model_ref.settings["thresholds"]),
             "reasons": top_reasons(model, X),
-            "model_version": serving["model_version"],
-            "as_of": pd.Timestamp(RunWindow.from_dict(features_ref["window"]).as_of),
+            "model_version": model_ref.model_version,
+            "as_of": pd.Timestamp(staged.window.as_of),
         }
     )
     log.info(
@@ -245,7 +239,18 @@ def score_shard(
 
 
 def publish_scores(
-    paths: list[str], serving: dict[str, Any], features_ref: dict[str, Any], *, run_id: str
+    paths: list[str], serving: Mapping[str, Any], features_ref: Mapping[str, Any], *, run_id: str
 ) -> dict[str, Any]:
     """Publish the scored shards as one new version of `order_risk_scores`."""
-    return publish_version("order_risk_scores", read_shards(paths), serving, features_ref, run_id=run_id)
+    return publish_version(
+        "order_risk_scores",
+        read_shards(paths),
+        ServingModel.from_dict(serving),
+        Staged.from_dict(features_ref).window,
+        run_id=run_id,
+    )
+
+
+def risk_settings(params: Mapping[str, Any]) -> dict[str, float]:
+    """The run settings the risk evaluation and bands use, from the DAG's Params."""
+    return {"review_budget": float(params["review_budget"]), "decline_share": float(params["decline_share"])}

@@ -1,25 +1,35 @@
-"""The steps of the recommendations DAG: extract, train, evaluate, score, publish.
+"""The steps of the recommendations DAG that are its own: extract, fit, judge, score, publish.
 
-Each function takes and returns plain references (paths, versions, small dicts) so that the DAG
-can pass them through XCom.
+The candidate lifecycle (train, evaluate with the gate, refit, serve) is shared with the risk
+DAG in `include.pipeline.lifecycle`; `LIFECYCLE` fills in what recommendations do differently.
+Each step takes and returns plain references (dicts of paths, versions, counts) for XCom.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from include import registry, staging, warehouse
-from include.pipeline.common import RunWindow, publish_version, read_shards, shard_of
+import numpy as np
+
+from include import staging, warehouse
+from include.pipeline.common import publish_version, read_shards, shard_of
+from include.pipeline.lifecycle import HoldoutResult, Lifecycle
+from include.pipeline.refs import RunWindow, ServingModel, Staged
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from include.models.recommender.base import Recommender
+    from include.models.recommender.evaluation import HoldoutCustomers
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "recommender"
 DAG_ID = "recommendations"
-# The metric that decides which model serves (higher is better).
-PRIMARY_METRIC = "ndcg_at_k"
 
 
 def extract(
@@ -49,89 +59,70 @@ def extract(
     if holdout.empty:
         raise ValueError(f"No purchases in the holdout [{holdout_start}, {as_of}): cannot evaluate")
     frames = {"train": train, "holdout": holdout, "history": history, "active": active}
-    ref: dict[str, Any] = {
-        name: staging.write_parquet(frame, DAG_ID, run_id, name) for name, frame in frames.items()
-    }
-    ref["rows"] = {name: len(frame) for name, frame in frames.items()}
-    ref["holdout_start"] = holdout_start.isoformat()
-    ref["window"] = window.to_dict()
-    log.info("Extracted %s", ref["rows"])
-    return ref
-
-
-def train_candidate(candidate: str, extract_ref: dict[str, Any], *, run_id: str) -> dict[str, Any]:
-    """Fit one candidate on the training interactions and save it; returns its reference."""
-    from include.models.recommender import CANDIDATES
-
-    if candidate not in CANDIDATES:
-        raise ValueError(f"Unknown recommender candidate {candidate!r}; known: {sorted(CANDIDATES)}")
-    train = staging.read_parquet(extract_ref["train"])
-    model = CANDIDATES[candidate]().fit(train)
-    version = registry.new_version(MODEL_NAME, candidate, run_id)
-    directory = registry.artifact_dir(MODEL_NAME, version)
-    model.save(directory)
-    log.info("Trained %s on %s interactions, saved to %s", candidate, len(train), directory)
-    return {
-        "candidate": candidate,
-        "model_version": version,
-        "artifact": str(directory),
-        "train_rows": len(train),
-        "params": model.params(),
-    }
-
-
-def evaluate_and_select(
-    trained: list[dict[str, Any]],
-    extract_ref: dict[str, Any],
-    *,
-    k: int,
-    run_id: str,
-) -> dict[str, Any]:
-    """Evaluate every candidate and the current champion on the same holdout, record them all,
-    and promote the best only if it beats the champion. Returns the serving model."""
-    from include.models.recommender import evaluate_recommender, load_recommender
-
-    window = RunWindow.from_dict(extract_ref["window"])
-    holdout_start = datetime.fromisoformat(extract_ref["holdout_start"])
-    train = staging.read_parquet(extract_ref["train"])
-    holdout = staging.read_parquet(extract_ref["holdout"])
-    trained = [t for t in trained if t]  # skipped candidates leave None
-
-    metrics = {
-        t["candidate"]: evaluate_recommender(load_recommender(Path(t["artifact"])), train, holdout, k)
-        for t in trained
-    }
-    champion = registry.current_champion(MODEL_NAME)
-    champion_metrics = None
-    if registry.comparable(champion, holdout_start):
-        champion_metrics = evaluate_recommender(load_recommender(champion.artifact_dir), train, holdout, k)
-    return registry.record_and_promote(
-        model_name=MODEL_NAME,
-        trained=trained,
-        metrics=metrics,
-        primary_metric=PRIMARY_METRIC,
-        champion=champion,
-        champion_metrics=champion_metrics,
-        run_id=run_id,
-        data_interval=window.interval,
-        holdout_start_at=holdout_start,
-        holdout_rows=extract_ref["rows"]["holdout"],
-        extra_params={"k": k},
+    staged = Staged(
+        window=window,
+        paths={name: staging.write_parquet(frame, DAG_ID, run_id, name) for name, frame in frames.items()},
+        rows={name: len(frame) for name, frame in frames.items()},
+        holdout_start=holdout_start,
     )
+    log.info("Extracted %s", staged.rows)
+    return staged.to_dict()
 
 
-def plan_shards(extract_ref: dict[str, Any], *, n_shards: int) -> list[int]:
-    """The shard numbers to score (fewer than asked when there are few customers)."""
-    customers = extract_ref["rows"]["active"]
-    n = max(1, min(n_shards, customers // 100 or 1))
-    return list(range(n))
+@dataclass(frozen=True)
+class RecommendationHoldout:
+    """What the recommenders are judged on: histories before the holdout, and who bought what."""
+
+    history: pd.DataFrame
+    customers: HoldoutCustomers
+    k: int
+
+    def __len__(self) -> int:
+        return len(self.customers)
+
+
+def _mean_of(values: np.ndarray) -> Any:
+    """The bootstrap statistic of a per-customer metric: its mean over a resample."""
+    return lambda counts: float(counts @ values / counts.sum())
+
+
+class RecommenderLifecycle(Lifecycle):
+    """Recommendations: fitted on interactions, judged by NDCG@k over holdout customers."""
+
+    family: ClassVar[str] = "recommender"
+    primary_metric: ClassVar[str] = "ndcg_at_k"
+
+    def fit(self, model: Recommender, staged: Staged, *, full: bool) -> int:
+        interactions = staging.read_parquet(staged.path("history" if full else "train"))
+        model.fit(interactions)
+        return len(interactions)
+
+    def holdout(self, staged: Staged, settings: Mapping[str, Any]) -> RecommendationHoldout:
+        from include.models.recommender.evaluation import holdout_customers
+
+        history = staging.read_parquet(staged.path("train"))
+        customers = holdout_customers(history, staging.read_parquet(staged.path("holdout")))
+        return RecommendationHoldout(history, customers, int(settings["k"]))
+
+    def evaluate(self, model: Recommender, holdout: RecommendationHoldout) -> HoldoutResult:
+        from include.models.recommender.evaluation import evaluate_recommender
+
+        result = evaluate_recommender(model, holdout.history, holdout.customers, holdout.k)
+        return HoldoutResult(result.metrics, _mean_of(result.ndcg))
+
+    def floor(self, holdout: RecommendationHoldout, results: Mapping[str, HoldoutResult]) -> HoldoutResult:
+        # Popularity is always trained (candidates_to_train adds it), so it is among the results.
+        return results["popularity"]
+
+
+LIFECYCLE = RecommenderLifecycle()
 
 
 def score_shard(
     shard: int,
     n_shards: int,
-    serving: dict[str, Any],
-    extract_ref: dict[str, Any],
+    serving: Mapping[str, Any],
+    staged: Mapping[str, Any],
     *,
     k: int,
     run_id: str,
@@ -139,13 +130,16 @@ def score_shard(
     """Top-k for the active customers of one shard; popularity for those without history."""
     import pandas as pd
 
-    from include.models.recommender import PopularityRecommender, load_recommender
+    from include.models.catalogue import load_model
+    from include.models.recommender.baselines import PopularityRecommender
 
-    active = staging.read_parquet(extract_ref["active"])["customer_id"].to_numpy()
+    data = Staged.from_dict(staged)
+    model_ref = ServingModel.from_dict(serving)
+    active = staging.read_parquet(data.path("active"))["customer_id"].to_numpy()
     customers = active[shard_of(active, n_shards) == shard]
-    full_history = staging.read_parquet(extract_ref["history"])
+    full_history = staging.read_parquet(data.path("history"))
     history = full_history[full_history["customer_id"].isin(customers)]
-    model = load_recommender(Path(serving["artifact"]))
+    model = load_model(Path(model_ref.artifact), family="recommender")
     recs = model.recommend(history, customers, k)
     recs["source"] = "model"
 
@@ -169,8 +163,8 @@ def score_shard(
     for frame in filled:
         frame["source"] = "popularity"
     out = pd.concat([recs, *filled], ignore_index=True)
-    out["model_version"] = serving["model_version"]
-    out["as_of"] = pd.Timestamp(RunWindow.from_dict(extract_ref["window"]).as_of)
+    out["model_version"] = model_ref.model_version
+    out["as_of"] = pd.Timestamp(data.window.as_of)
     out = out[["customer_id", "rank", "product_id", "score", "source", "model_version", "as_of"]]
     log.info(
         "Shard %s/%s: %s customers, %s rows (%s from popularity)",
@@ -184,23 +178,30 @@ def score_shard(
 
 
 def publish_recommendations(
-    paths: list[str], serving: dict[str, Any], extract_ref: dict[str, Any], *, run_id: str
+    paths: list[str], serving: Mapping[str, Any], staged: Mapping[str, Any], *, run_id: str
 ) -> dict[str, Any]:
     """Publish the scored shards as one new version of `recommendations`."""
-    return publish_version("recommendations", read_shards(paths), serving, extract_ref, run_id=run_id)
+    return publish_version(
+        "recommendations",
+        read_shards(paths),
+        ServingModel.from_dict(serving),
+        Staged.from_dict(staged).window,
+        run_id=run_id,
+    )
 
 
 def publish_similar_products(
-    serving: dict[str, Any], extract_ref: dict[str, Any], *, k: int, run_id: str
+    serving: Mapping[str, Any], staged: Mapping[str, Any], *, k: int, run_id: str
 ) -> dict[str, Any]:
     """Publish the serving model's similar products as a new version of `similar_products`."""
     import pandas as pd
 
-    from include.models.recommender import load_recommender
+    from include.models.catalogue import load_model
 
-    window = RunWindow.from_dict(extract_ref["window"])
-    similar = load_recommender(Path(serving["artifact"])).similar_products(k)
-    similar["model_version"] = serving["model_version"]
-    similar["as_of"] = pd.Timestamp(window.as_of)
+    data = Staged.from_dict(staged)
+    model_ref = ServingModel.from_dict(serving)
+    similar = load_model(Path(model_ref.artifact), family="recommender").similar_products(k)
+    similar["model_version"] = model_ref.model_version
+    similar["as_of"] = pd.Timestamp(data.window.as_of)
     columns = ["product_id", "rank", "similar_product_id", "score", "model_version", "as_of"]
-    return publish_version("similar_products", [similar[columns]], serving, extract_ref, run_id=run_id)
+    return publish_version("similar_products", [similar[columns]], model_ref, data.window, run_id=run_id)

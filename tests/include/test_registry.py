@@ -1,4 +1,4 @@
-"""The model registry: who becomes champion, and the champion's record in the warehouse."""
+"""The model registry: every model's record in the warehouse, the champion and what it stands on."""
 
 from __future__ import annotations
 
@@ -9,59 +9,9 @@ from pathlib import Path
 import pytest
 
 from include import registry, warehouse
-from include.registry import select_champion
 
 HOLDOUT_START = datetime(2026, 8, 16)
 AS_OF = datetime(2026, 8, 30)
-
-
-# --------------------------------------------------------------------------- select_champion
-
-
-def test_the_best_candidate_becomes_the_first_champion() -> None:
-    selection = select_champion({"popularity": 0.1, "item_knn": 0.3, "tf_item2user": 0.2}, None)
-    assert (selection.winner, selection.promote) == ("item_knn", True)
-    assert "first champion" in selection.reason
-
-
-def test_a_better_candidate_replaces_the_champion() -> None:
-    selection = select_champion({"popularity": 0.1, "item_knn": 0.3}, 0.25)
-    assert (selection.winner, selection.promote) == ("item_knn", True)
-
-
-@pytest.mark.parametrize("champion_score", [0.3, 0.35])
-def test_an_equal_or_worse_candidate_keeps_the_champion(champion_score: float) -> None:
-    selection = select_champion({"popularity": 0.1, "item_knn": 0.3}, champion_score)
-    assert (selection.winner, selection.promote) == ("champion", False)
-    assert "item_knn" in selection.reason
-
-
-@pytest.mark.parametrize(
-    ("best", "promoted"),
-    [(0.5625, False), (0.75, False), (0.75 + 2**-10, True)],
-)
-def test_a_candidate_must_beat_the_champion_by_more_than_min_gain(best: float, promoted: bool) -> None:
-    selection = select_champion({"item_knn": best}, 0.5, min_gain=0.25)
-    assert selection.promote is promoted
-    assert selection.winner == ("item_knn" if promoted else "champion")
-
-
-@pytest.mark.parametrize(
-    "scores",
-    [
-        {"tf_item2user": 0.4, "item_knn": 0.4, "popularity": 0.1},
-        {"item_knn": 0.4, "tf_item2user": 0.4, "popularity": 0.1},
-        {"popularity": 0.1, "tf_item2user": 0.4, "item_knn": 0.4},
-    ],
-)
-def test_tied_candidates_are_broken_by_name_whatever_their_order(scores: dict[str, float]) -> None:
-    assert select_champion(scores, None).winner == "item_knn"
-    assert select_champion(scores, 0.3).winner == "item_knn"
-
-
-def test_selecting_from_no_candidate_is_an_error() -> None:
-    with pytest.raises(ValueError, match="No candidate"):
-        select_champion({}, 0.5)
 
 
 # --------------------------------------------------------------------------- the warehouse record
@@ -105,7 +55,7 @@ def test_record_promote_and_read_back_the_champion(warehouse_url: str) -> None:
         params={"top": 100},
         holdout_start_at=HOLDOUT_START - timedelta(days=1),
     )
-    _record("rec-2", holdout_start_at=datetime(2026, 8, 16, 0, 0, 0))
+    _record("rec-2", holdout_start_at=datetime(2026, 8, 16, 0, 0, 0), primary_interval=(0.25, 0.37))
     _record("risk-1", model_name="order_risk", candidate="gradient_boosting")
 
     registry.promote("order_risk", "risk-1")
@@ -120,21 +70,52 @@ def test_record_promote_and_read_back_the_champion(warehouse_url: str) -> None:
         model_version="rec-2",
         candidate="item_knn",
         artifact_dir=registry.artifact_dir("recommender", "rec-2"),
-        holdout_start_at=HOLDOUT_START,
         params={"neighbours": 50, "shrink": 10.0},
-        metrics={"ndcg@10": 0.31, "recall@10": 0.2},
+        evaluated_version="rec-2",
+        evaluated_artifact_dir=registry.artifact_dir("recommender", "rec-2"),
+        evaluated_until=HOLDOUT_START,
     )
-    assert type(champion.holdout_start_at) is datetime
+    assert type(champion.evaluated_until) is datetime
     assert isinstance(champion.artifact_dir, Path)
+    row = registry.history("recommender").set_index("model_version").loc["rec-2"]
+    assert (row["primary_ci_low"], row["primary_ci_high"]) == (0.25, 0.37)
+
+
+def test_a_refit_champion_stands_on_the_candidate_it_came_from(warehouse_url: str) -> None:
+    _record("rec-1", holdout_start_at=HOLDOUT_START)
+    _record(
+        "rec-1-refit",
+        role=registry.REFIT_ROLE,
+        refit_of="rec-1",
+        holdout_start_at=AS_OF,
+        primary_metric=None,
+        metrics={},
+        decision="serving",
+    )
+    registry.promote("recommender", "rec-1-refit")
+    champion = registry.current_champion("recommender")
+    assert champion.model_version == "rec-1-refit"
+    assert champion.artifact_dir == registry.artifact_dir("recommender", "rec-1-refit")
+    assert (champion.evaluated_version, champion.evaluated_until) == ("rec-1", HOLDOUT_START)
+    assert champion.evaluated_artifact_dir == registry.artifact_dir("recommender", "rec-1")
+    # The refit saw everything up to AS_OF, but the candidate it stands on stopped at the
+    # holdout start: it can be judged on any holdout that starts after that.
+    assert registry.comparable(champion, HOLDOUT_START + timedelta(days=1))
+    assert registry.comparable(champion, HOLDOUT_START)
+    assert not registry.comparable(champion, HOLDOUT_START - timedelta(days=1))
+    assert not registry.comparable(None, HOLDOUT_START)
+    row = registry.history("recommender").set_index("model_version").loc["rec-1-refit"]
+    assert (row["role"], row["refit_of"], row["decision"]) == ("refit", "rec-1", "serving")
 
 
 def test_history_lists_every_recorded_version(warehouse_url: str) -> None:
     _record("rec-1")
-    _record("rec-2", decision="kept")
+    _record("rec-2", decision="rejected", decision_reason="no skill over popularity")
     _record("risk-1", model_name="order_risk")
     history = registry.history("recommender")
     assert sorted(history["model_version"]) == ["rec-1", "rec-2"]
-    assert set(history["decision"]) == {"promoted", "kept"}
+    assert set(history["decision"]) == {"promoted", "rejected"}
+    assert history.set_index("model_version").loc["rec-2", "decision_reason"] == "no skill over popularity"
 
 
 def test_promoting_an_unknown_version_keeps_the_champion(warehouse_url: str) -> None:
@@ -145,56 +126,26 @@ def test_promoting_an_unknown_version_keeps_the_champion(warehouse_url: str) -> 
     assert _champions(warehouse_url, "recommender") == ["rec-1"]
 
 
-def _trained(candidate: str) -> dict:
-    return {
-        "candidate": candidate,
-        "model_version": f"recommender-{candidate}-1",
-        "artifact": f"/models/{candidate}",
-        "train_rows": 10,
-        "params": {"dim": 8},
-    }
-
-
-def _decide(trained: list[dict], metrics: dict, champion=None, champion_metrics=None) -> dict:
-    return registry.record_and_promote(
-        model_name="recommender",
-        trained=trained,
-        metrics=metrics,
-        primary_metric="ndcg",
-        champion=champion,
-        champion_metrics=champion_metrics,
-        run_id="run-1",
-        data_interval=(datetime(2026, 8, 29), datetime(2026, 8, 30)),
-        holdout_start_at=datetime(2026, 8, 23),
-        holdout_rows=5,
-        extra_params={"k": 10},
-    )
-
-
-def test_record_and_promote_serves_the_best_and_records_every_candidate(warehouse_url: str) -> None:
-    serving = _decide(
-        [_trained("popularity"), _trained("item_knn")],
-        {"popularity": {"ndcg": 0.1}, "item_knn": {"ndcg": 0.3}},
-    )
-    assert serving["candidate"] == "item_knn"
-    history = registry.history("recommender").set_index("candidate")
-    assert (
-        history.loc["item_knn", "decision"] == "promoted"
-        and history.loc["popularity", "decision"] == "rejected"
-    )
-    assert json.loads(history.loc["popularity", "comparison"])["item_knn"] == {"ndcg": 0.3}
-    assert registry.current_champion("recommender").candidate == "item_knn"
-
-
-def test_record_and_promote_keeps_a_better_champion(warehouse_url: str) -> None:
-    _decide([_trained("item_knn")], {"item_knn": {"ndcg": 0.3}})
+def test_an_older_model_versions_table_gains_the_new_columns(warehouse_url: str) -> None:
+    engine = warehouse.get_engine(warehouse_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE model_versions")
+        conn.exec_driver_sql(
+            "CREATE TABLE model_versions (model_version TEXT PRIMARY KEY, model_name TEXT NOT NULL, "
+            "candidate TEXT NOT NULL, run_id TEXT NOT NULL, data_interval_start_at TIMESTAMP, "
+            "data_interval_end_at TIMESTAMP, holdout_start_at TIMESTAMP NOT NULL, trained_at TIMESTAMP NOT NULL, "
+            "train_rows BIGINT NOT NULL, holdout_rows BIGINT NOT NULL, params TEXT NOT NULL, metrics TEXT NOT NULL, "
+            "comparison TEXT NOT NULL, primary_metric DOUBLE PRECISION, decision TEXT NOT NULL, "
+            "is_champion INTEGER NOT NULL DEFAULT 0, artifact_uri TEXT, code_version TEXT)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO model_versions VALUES ('old-1', 'recommender', 'item_knn', 'r0', NULL, NULL, "
+            "'2026-08-01 00:00:00', '2026-08-02 00:00:00', 1, 1, '{}', '{}', '{}', 0.1, 'promoted', 1, '/m', 'x')"
+        )
+    warehouse.create_schema(engine)
+    warehouse.create_schema(engine)  # and again: nothing left to add
     champion = registry.current_champion("recommender")
-    newer = {**_trained("tf_item2user"), "model_version": "recommender-tf-2"}
-    serving = _decide([newer], {"tf_item2user": {"ndcg": 0.2}}, champion, {"ndcg": 0.3})
-    assert serving["model_version"] == champion.model_version
-    assert registry.current_champion("recommender").model_version == champion.model_version
-
-
-def test_record_and_promote_without_candidates_needs_a_champion(warehouse_url: str) -> None:
-    with pytest.raises(ValueError, match="no champion"):
-        _decide([], {})
+    assert (champion.model_version, champion.evaluated_version) == ("old-1", "old-1")
+    _record("rec-2")
+    history = registry.history("recommender").set_index("model_version")
+    assert history.loc["old-1", "role"] == "candidate"

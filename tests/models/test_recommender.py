@@ -9,15 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.models.recommender import (
-    CANDIDATES,
-    ItemKNNRecommender,
-    PopularityRecommender,
-    Recommender,
-    TFRecommender,
-    evaluate_recommender,
-    load_recommender,
-)
+from include.models.catalogue import candidate_names, load_model, model_class
+from include.models.recommender.base import Recommender
+from include.models.recommender.baselines import ItemKNNRecommender, PopularityRecommender, RandomRecommender
+from include.models.recommender.evaluation import evaluate_recommender, holdout_customers
+from include.models.recommender.tf_item2user import TFRecommender
+
+CANDIDATES = {name: model_class("recommender", name) for name in candidate_names("recommender")}
 
 K = 10
 GROUPS = 4
@@ -89,8 +87,9 @@ def fitted(shop) -> dict[str, Recommender]:
 @pytest.fixture(scope="module")
 def recall(fitted, shop) -> dict[str, float]:
     history, holdout = shop
+    customers = holdout_customers(history, holdout)
     return {
-        name: evaluate_recommender(model, history, holdout, K)["recall_at_k"]
+        name: evaluate_recommender(model, history, customers, K).metrics["recall_at_k"]
         for name, model in fitted.items()
     }
 
@@ -104,11 +103,12 @@ def group_of(product_ids: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def test_candidates_are_registered_under_their_names() -> None:
-    assert set(CANDIDATES) == {"popularity", "item_knn", "tf_item2user"}
+    assert set(CANDIDATES) == {"popularity", "item_knn", "tf_item2user", "random"}
     assert CANDIDATES["popularity"] is PopularityRecommender
     assert CANDIDATES["item_knn"] is ItemKNNRecommender
     assert CANDIDATES["tf_item2user"] is TFRecommender
-    assert all(cls.name == name for name, cls in CANDIDATES.items())
+    assert CANDIDATES["random"] is RandomRecommender
+    assert all(cls.name == name and cls.family == "recommender" for name, cls in CANDIDATES.items())
 
 
 @pytest.mark.parametrize("name", list(CANDIDATES))
@@ -200,6 +200,10 @@ def test_taste_models_beat_popularity_on_planted_taste(recall) -> None:
     assert recall["tf_item2user"] >= recall["popularity"] + 0.08, recall
 
 
+def test_the_random_ranking_has_no_skill(recall) -> None:
+    assert recall["random"] < recall["popularity"], recall
+
+
 @pytest.mark.parametrize("name", ["item_knn", "tf_item2user"])
 def test_similar_products_share_the_planted_taste(name, fitted) -> None:
     similar = fitted[name].similar_products(5)
@@ -251,7 +255,7 @@ def test_save_then_load_gives_the_same_recommendations(name, fitted, shop, tmp_p
     model.save(tmp_path / name)
     assert json.loads((tmp_path / name / "meta.json").read_text())["name"] == name
 
-    loaded = load_recommender(tmp_path / name)
+    loaded = load_model(tmp_path / name)
     assert type(loaded) is type(model)
     assert loaded.params() == model.params()
     json.dumps(loaded.params())
@@ -264,13 +268,19 @@ def test_save_then_load_gives_the_same_recommendations(name, fitted, shop, tmp_p
 
 def test_load_refuses_a_directory_of_another_candidate(fitted, tmp_path: Path) -> None:
     fitted["popularity"].save(tmp_path)
-    with pytest.raises(ValueError, match="'popularity' recommender, not 'item_knn'"):
+    with pytest.raises(ValueError, match="model 'popularity', not recommender 'item_knn'"):
         ItemKNNRecommender.load(tmp_path)
-    (tmp_path / "meta.json").write_text(json.dumps({"name": "oracle", "format_version": 1}))
-    with pytest.raises(ValueError, match="unknown recommender 'oracle'"):
-        load_recommender(tmp_path)
+    with pytest.raises(ValueError, match="holds a recommender model, not a order_risk model"):
+        load_model(tmp_path, family="order_risk")
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "name": "oracle"}))
+    with pytest.raises(ValueError, match="Unknown recommender candidate 'oracle'"):
+        load_model(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "format_version": 1}))
+    with pytest.raises(ValueError, match="format version 1"):
+        load_model(tmp_path)
     with pytest.raises(FileNotFoundError, match="meta.json"):
-        load_recommender(tmp_path / "missing")
+        load_model(tmp_path / "missing")
 
 
 def test_tf_training_is_reproducible_with_a_seed(shop) -> None:
@@ -333,18 +343,47 @@ def test_evaluate_recommender_hand_computed() -> None:
     #   recall 1; nDCG 1.
     # Customer 3 re-bought 10 only: nothing relevant, skipped. Customer 4 has no history: cold.
     # Coverage: {10, 20, 30} recommended of catalogue {10, 20, 30, 40} -> 3/4.
-    result = evaluate_recommender(model, history, holdout, 2)
+    customers = holdout_customers(history, holdout)
+    assert customers.customer_ids.tolist() == [1, 2]
+    assert customers.relevant == [{30, 40}, {10}]
+    result = evaluate_recommender(model, history, customers, 2)
     ndcg_user_1 = (1 / np.log2(3)) / (1 + 1 / np.log2(3))
-    assert result == pytest.approx(
+    assert result.metrics == pytest.approx(
         {
             "recall_at_k": (0.5 + 1.0) / 2,
             "ndcg_at_k": (ndcg_user_1 + 1.0) / 2,
             "users": 2,
+            "scored_users": 2,
             "cold_users": 1,
             "coverage": 0.75,
         }
     )
-    assert result["ndcg_at_k"] == pytest.approx(0.693426, abs=1e-6)
+    assert result.metrics["ndcg_at_k"] == pytest.approx(0.693426, abs=1e-6)
+    np.testing.assert_allclose(result.ndcg, [ndcg_user_1, 1.0])
+    np.testing.assert_allclose(result.recall, [0.5, 1.0])
+
+
+def test_a_customer_the_model_cannot_score_counts_as_a_miss() -> None:
+    day = pd.Timestamp("2025-03-01")
+    history = pd.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "product_id": [10, 99],
+            "weight": [5.0, 1.0],
+            "purchases": [1, 0],
+            "last_at": [day] * 2,
+        }
+    )
+    holdout = pd.DataFrame({"customer_id": [1, 2], "product_id": [20, 20]})
+    # The model knows products 10 and 20 only: customer 2's history (product 99) is of no use
+    # to it, and the customer still counts, with nDCG 0.
+    known = pd.DataFrame(
+        {"customer_id": [1, 3], "product_id": [10, 20], "weight": [5.0, 5.0], "purchases": [1, 1]}
+    ).assign(last_at=day)
+    model = PopularityRecommender().fit(known)
+    result = evaluate_recommender(model, history, holdout_customers(history, holdout), 1)
+    assert result.metrics["users"] == 2 and result.metrics["scored_users"] == 1
+    assert result.ndcg.tolist() == [1.0, 0.0]
 
 
 def test_evaluate_recommender_without_evaluable_customers_fails_clearly() -> None:
@@ -352,7 +391,6 @@ def test_evaluate_recommender_without_evaluable_customers_fails_clearly() -> Non
     history = pd.DataFrame(
         {"customer_id": [1], "product_id": [10], "weight": [5.0], "purchases": [1], "last_at": [day]}
     )
-    model = PopularityRecommender().fit(history)
     holdout = pd.DataFrame({"customer_id": [1, 2], "product_id": [10, 10]})
     with pytest.raises(ValueError, match="no holdout customer can be evaluated"):
-        evaluate_recommender(model, history, holdout, 5)
+        holdout_customers(history, holdout)

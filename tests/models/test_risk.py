@@ -11,14 +11,12 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from include.features import FEATURE_COLUMNS, PAYMENT_METHODS
-from include.models.risk import (
-    CANDIDATES,
-    NO_SIGNAL_REASON,
-    LogisticRiskModel,
-    RiskModel,
-    load_risk_model,
-    top_reasons,
-)
+from include.models.catalogue import DEFAULT_CANDIDATES, candidate_names, load_model, model_class
+from include.models.risk.base import NO_SIGNAL_REASON, RiskModel, top_reasons
+from include.models.risk.baselines import LogisticRiskModel, RandomRiskModel
+
+# The candidates that learn; the random score is tested on its own.
+CANDIDATES = {name: model_class("order_risk", name) for name in DEFAULT_CANDIDATES["order_risk"]}
 
 N_ORDERS = 10_000
 TRAIN_SHARE = 0.75
@@ -109,10 +107,10 @@ def test_learns_the_planted_pattern(trained: RiskModel, data: dict) -> None:
 def test_save_then_load_gives_identical_scores(trained: RiskModel, data: dict, tmp_path: Path) -> None:
     trained.save(tmp_path / "model")
     meta = json.loads((tmp_path / "model" / "meta.json").read_text())
-    assert meta["name"] == trained.name
-    assert meta["feature_columns"] == FEATURE_COLUMNS
+    assert (meta["family"], meta["name"]) == ("order_risk", trained.name)
+    assert meta["fitted"]["feature_columns"] == FEATURE_COLUMNS
 
-    loaded = load_risk_model(tmp_path / "model")
+    loaded = load_model(tmp_path / "model", family="order_risk")
     assert type(loaded) is type(trained)
     assert loaded.params() == trained.params()
     np.testing.assert_array_equal(loaded.predict(data["test_x"]), trained.predict(data["test_x"]))
@@ -179,9 +177,21 @@ def test_fit_rejects_a_single_class_and_unlabelled_rows(data: dict) -> None:
 
 def test_loading_an_empty_folder_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"meta\.json"):
-        load_risk_model(tmp_path)
+        load_model(tmp_path)
 
 
-def test_candidates_are_the_baselines_and_the_tensorflow_model() -> None:
-    assert set(CANDIDATES) == {"logistic_regression", "gradient_boosting", "tf_mlp"}
-    assert all(cls.name == name for name, cls in CANDIDATES.items())
+def test_candidates_are_the_baselines_the_tensorflow_model_and_a_random_score() -> None:
+    names = candidate_names("order_risk")
+    assert set(names) == {"logistic_regression", "gradient_boosting", "tf_mlp", "random"}
+    assert all(model_class("order_risk", name).name == name for name in names)
+
+
+def test_the_random_score_has_no_skill_and_is_repeatable(data: dict) -> None:
+    model = RandomRiskModel().fit(data["train_x"], data["train_y"])
+    scores = model.predict(data["test_x"])
+    assert ((scores >= 0) & (scores < 1)).all()
+    np.testing.assert_array_equal(scores, model.predict(data["test_x"]))
+    np.testing.assert_array_equal(scores[10:20], model.predict(data["test_x"].iloc[10:20]))
+    base_rate = data["test_y"].mean()
+    assert average_precision_score(data["test_y"], scores) < 2 * base_rate
+    assert top_reasons(model, data["test_x"].iloc[:3]) == [NO_SIGNAL_REASON] * 3

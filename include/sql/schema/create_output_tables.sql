@@ -15,13 +15,20 @@ CREATE TABLE IF NOT EXISTS published_tables (
     PRIMARY KEY (table_name, version)
 );
 
+-- One row per trained model: every candidate of every run (role 'candidate', trained on the
+-- data before holdout_start_at and judged on the holdout), and every refit that serves (role
+-- 'refit', trained on the whole window up to data_interval_end_at, linked by refit_of to the
+-- candidate whose parameters it took and whose figures it stands on).
 CREATE TABLE IF NOT EXISTS model_versions (
     model_version        TEXT PRIMARY KEY,
     model_name           TEXT NOT NULL,
     candidate            TEXT NOT NULL,
+    role                 TEXT NOT NULL DEFAULT 'candidate',
+    refit_of             TEXT,
     run_id               TEXT NOT NULL,
     data_interval_start_at TIMESTAMP,
     data_interval_end_at   TIMESTAMP,
+    -- where the model's training data ends: the holdout start for a candidate, as_of for a refit
     holdout_start_at     TIMESTAMP NOT NULL,
     trained_at           TIMESTAMP NOT NULL,
     train_rows           BIGINT NOT NULL,
@@ -30,7 +37,10 @@ CREATE TABLE IF NOT EXISTS model_versions (
     metrics              TEXT NOT NULL,
     comparison           TEXT NOT NULL,
     primary_metric       DOUBLE PRECISION,
+    primary_ci_low       DOUBLE PRECISION,
+    primary_ci_high      DOUBLE PRECISION,
     decision             TEXT NOT NULL,
+    decision_reason      TEXT,
     is_champion          INTEGER NOT NULL DEFAULT 0,
     artifact_uri         TEXT,
     code_version         TEXT

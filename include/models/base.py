@@ -1,0 +1,130 @@
+"""What every model of both families shares: parameters, the saved folder and its meta.json.
+
+A model's parameters are its constructor's keyword arguments, kept as attributes of the same
+name. `params()` reads them back from the signature, `save` writes them into `meta.json` next to
+the model's own files, and `load` builds the model again from them, so a loaded model reports the
+parameters it was trained with, not today's defaults.
+
+A saved model is a folder:
+
+    meta.json      {"format_version", "family", "name", "params", "fitted"}
+    ...            the model's own files (arrays, a Keras file, a joblib file)
+
+`fitted` holds facts learnt in training that are not parameters (row counts, epochs run).
+Only the standard library is imported here: loading the base never loads a heavy library.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import json
+import logging
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+log = logging.getLogger(__name__)
+
+META_FILE = "meta.json"
+# Bumped when the layout of a saved folder changes incompatibly.
+FORMAT_VERSION = 2
+
+
+class Model(abc.ABC):
+    """A trainable, savable model of one family ("recommender" or "order_risk")."""
+
+    family: ClassVar[str]
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.fitted: dict[str, Any] = {}
+
+    # ---- parameters
+
+    def params(self) -> dict[str, Any]:
+        """The constructor's keyword arguments, as this model holds them (JSON-serialisable)."""
+        names = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self" and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        ]
+        return {name: _plain(getattr(self, name)) for name in names}
+
+    # ---- what subclasses provide
+
+    @abc.abstractmethod
+    def _check_fitted(self) -> None:
+        """Raise RuntimeError if the model has not been fitted or loaded."""
+
+    @abc.abstractmethod
+    def _save_files(self, directory: Path) -> None:
+        """Write the model's own files into `directory` (which exists)."""
+
+    @abc.abstractmethod
+    def _load_files(self, directory: Path) -> None:
+        """Read the model's own files from `directory`."""
+
+    # ---- saving and loading
+
+    def save(self, directory: Path) -> None:
+        """Write the model's files, then `meta.json` (last, so a complete folder has one)."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._save_files(directory)
+        write_meta(directory, family=self.family, name=self.name, params=self.params(), fitted=self.fitted)
+        log.info("Saved %s %s to %s", self.family, self.name, directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Read a model saved by `save`, with the parameters it was trained with."""
+        directory = Path(directory)
+        meta = read_meta(directory)
+        if (meta["family"], meta["name"]) != (cls.family, cls.name):
+            raise ValueError(
+                f"{directory} holds the {meta['family']} model {meta['name']!r}, not {cls.family} {cls.name!r}"
+            )
+        model = cls(**meta["params"])
+        model.fitted = dict(meta["fitted"])
+        model._load_files(directory)
+        return model
+
+
+def write_meta(
+    directory: Path, *, family: str, name: str, params: dict[str, Any], fitted: dict[str, Any]
+) -> None:
+    """Write `meta.json` into `directory`."""
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "family": family,
+        "name": name,
+        "params": params,
+        "fitted": fitted,
+    }
+    (Path(directory) / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    """The `meta.json` of a saved model folder, checked for its format version and keys."""
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved model at {directory}: {META_FILE} is missing")
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format version {meta.get('format_version')!r}; this code reads {FORMAT_VERSION}. "
+            "Retrain the model."
+        )
+    missing = [key for key in ("family", "name", "params", "fitted") if key not in meta]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}")
+    return meta
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly form of a parameter value (tuples become lists, numpy scalars numbers)."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return value.item()
+    return value

@@ -1,0 +1,83 @@
+"""The one list of model classes: family -> candidate name -> class, and `load_model`.
+
+Classes are named by import path and imported only when asked for, so reading the catalogue
+(as the DAG files do to build their Params) never imports pandas or TensorFlow. The model DAGs
+train `DEFAULT_CANDIDATES` unless a run asks for others; `tests/dags` fails if a DAG and this
+catalogue disagree.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from include.models.base import Model
+
+FAMILIES = ("recommender", "order_risk")
+
+MODEL_CLASSES: dict[str, dict[str, str]] = {
+    "recommender": {
+        "popularity": "include.models.recommender.baselines:PopularityRecommender",
+        "item_knn": "include.models.recommender.baselines:ItemKNNRecommender",
+        "tf_item2user": "include.models.recommender.tf_item2user:TFRecommender",
+        # Ranks at random: a sanity check that the promotion gate refuses a model with no skill.
+        "random": "include.models.recommender.baselines:RandomRecommender",
+    },
+    "order_risk": {
+        "logistic_regression": "include.models.risk.baselines:LogisticRiskModel",
+        "gradient_boosting": "include.models.risk.baselines:GradientBoostingRiskModel",
+        "tf_mlp": "include.models.risk.tf_mlp:TFRiskModel",
+        # Scores at random: a sanity check that the promotion gate refuses a model with no skill.
+        "random": "include.models.risk.baselines:RandomRiskModel",
+    },
+}
+
+# What a nightly run trains when the `candidates` Param is left at its default.
+DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "recommender": ("popularity", "item_knn", "tf_item2user"),
+    "order_risk": ("logistic_regression", "gradient_boosting", "tf_mlp"),
+}
+
+# The skill floor of the promotion gate: a candidate must beat it beyond noise. For
+# recommendations it is a model that is always trained; for risk it is the holdout base rate
+# (the PR-AUC of a random ranking), which needs no model.
+FLOOR: dict[str, str] = {"recommender": "popularity", "order_risk": "base_rate"}
+
+
+def candidate_names(family: str) -> list[str]:
+    """Every candidate of a family, in catalogue order."""
+    return list(_family(family))
+
+
+def model_class(family: str, name: str) -> type[Model]:
+    """The class of candidate `name` of `family` (imports its module)."""
+    classes = _family(family)
+    if name not in classes:
+        raise ValueError(f"Unknown {family} candidate {name!r}; known: {', '.join(classes)}")
+    module, _, attribute = classes[name].partition(":")
+    cls = getattr(importlib.import_module(module), attribute)
+    if (cls.family, cls.name) != (family, name):
+        raise TypeError(f"{classes[name]} is the {cls.family} model {cls.name!r}, not {family} {name!r}")
+    return cls
+
+
+def load_model(directory: Path, family: str | None = None) -> Model:
+    """Load any saved model, choosing the class by the family and name in its meta.json.
+
+    Args:
+        family: when given, a model of another family is refused.
+    """
+    from include.models.base import read_meta
+
+    meta = read_meta(Path(directory))
+    if family is not None and meta["family"] != family:
+        raise ValueError(f"{directory} holds a {meta['family']} model, not a {family} model")
+    return model_class(meta["family"], meta["name"]).load(Path(directory))
+
+
+def _family(family: str) -> dict[str, str]:
+    if family not in MODEL_CLASSES:
+        raise ValueError(f"Unknown model family {family!r}; known: {', '.join(MODEL_CLASSES)}")
+    return MODEL_CLASSES[family]

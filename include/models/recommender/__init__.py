@@ -1,0 +1,9 @@
+"""Recommender candidates, split along their seams.
+
+- `base`: the interface and the sparse helpers every candidate shares (numpy, scipy);
+- `baselines`: popularity (the skill floor of the promotion gate), item-kNN, a random ranking;
+- `tf_item2user`: the TensorFlow model (the only module that imports TensorFlow);
+- `evaluation`: who is judged on a holdout, and per-customer figures for the gate.
+
+Import the module you need; this package imports nothing on its own.
+"""

@@ -1,0 +1,315 @@
+"""The recommender interface and the sparse helpers every candidate shares.
+
+Every candidate is fitted on aggregated interactions (one row per customer and product) and
+recommends from a customer's history as given at scoring time, so newer history is used
+without retraining. A customer is scored when at least one of their history rows names a
+product known to the model; everyone else is left out, to be filled by the caller (usually
+with `PopularityRecommender.top_products`). Products the customer already purchased are never
+recommended.
+
+Input frames:
+    interactions: customer_id, product_id, weight (views + 3 * add_to_cart + 5 * purchases),
+        purchases (count), last_at (time of the last interaction; needed by popularity's fit).
+
+Only numpy, pandas and scipy are imported here; TensorFlow lives in `tf_item2user`.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from include.models.base import Model
+
+log = logging.getLogger(__name__)
+
+# Customers (or products) scored per batch, at most.
+SCORING_BATCH_SIZE = 4096
+# Cells (rows x products) of one dense scoring batch, at most; bounds memory on big catalogues.
+SCORING_MAX_CELLS = 8_000_000
+
+RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score"]
+SIMILAR_COLUMNS = ["product_id", "rank", "similar_product_id", "score"]
+HISTORY_COLUMNS = ("customer_id", "product_id", "weight", "purchases")
+
+
+# ---------------------------------------------------------------------------- input checks
+
+
+def check_interactions(frame: pd.DataFrame, columns: Iterable[str] = HISTORY_COLUMNS) -> None:
+    """Raise ValueError on a missing column, nulls, negative weights or duplicate pairs."""
+    columns = list(columns)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"interactions lack column(s) {missing}; got {list(frame.columns)}")
+    nulls = {c: int(n) for c, n in frame[columns].isna().sum().items() if n}
+    if nulls:
+        raise ValueError(f"interactions have nulls (column: count): {nulls}")
+    weight = frame["weight"].to_numpy(np.float64)
+    if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+        raise ValueError("interactions have a negative or non-finite weight")
+    if np.any(frame["purchases"].to_numpy(np.float64) < 0):
+        raise ValueError("interactions have a negative purchase count")
+    duplicated = int(frame.duplicated(["customer_id", "product_id"]).sum())
+    if duplicated:
+        raise ValueError(f"interactions must have one row per (customer_id, product_id); {duplicated} repeat")
+
+
+def check_k(k: int) -> int:
+    """`k` as an int, or ValueError unless it is a positive integer."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def index_of(products: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Position of each id in the sorted `products`, or -1 for an unknown id."""
+    if len(products) == 0:
+        return np.full(len(ids), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(products, ids), len(products) - 1)
+    return np.where(products[pos] == ids, pos, -1)
+
+
+# ------------------------------------------------------------------------------- histories
+
+
+@dataclass(frozen=True)
+class History:
+    """Customers' histories restricted to known products, as sparse customer x product rows."""
+
+    customer_ids: np.ndarray  # sorted, one per row
+    weights: sp.csr_matrix  # interaction weights
+    purchased: sp.csr_matrix  # True where the customer purchased the product
+
+    @property
+    def n_customers(self) -> int:
+        return len(self.customer_ids)
+
+
+def build_history(
+    interactions: pd.DataFrame,
+    products: np.ndarray,
+    customer_ids: np.ndarray | None = None,
+    *,
+    checked: bool = False,
+) -> History:
+    """The histories of `customer_ids` (all customers when None) over the known `products`.
+
+    `checked` skips validating the frame again when the caller has just done so.
+    """
+    missing = [c for c in HISTORY_COLUMNS if c not in interactions.columns]
+    if missing:
+        raise ValueError(f"interactions lack column(s) {missing}; got {list(interactions.columns)}")
+    frame = interactions
+    if customer_ids is not None:
+        wanted = np.unique(np.asarray(customer_ids, dtype=np.int64))
+        frame = frame[frame["customer_id"].isin(wanted)]
+    if not checked:
+        check_interactions(frame)
+    customers = frame["customer_id"].to_numpy(np.int64)
+    column = index_of(products, frame["product_id"].to_numpy(np.int64))
+    known = column >= 0
+    ids, row = np.unique(customers[known], return_inverse=True)
+    column = column[known]
+    shape = (len(ids), len(products))
+    weights = sp.csr_matrix((frame["weight"].to_numpy(np.float64)[known], (row, column)), shape=shape)
+    bought = frame["purchases"].to_numpy(np.float64)[known] > 0
+    purchased = sp.csr_matrix(
+        (np.ones(int(bought.sum()), dtype=bool), (row[bought], column[bought])), shape=shape
+    )
+    return History(ids, weights, purchased)
+
+
+def batch_rows(n_products: int) -> int:
+    """Rows per dense scoring batch for a catalogue of `n_products`."""
+    return max(1, min(SCORING_BATCH_SIZE, SCORING_MAX_CELLS // max(n_products, 1)))
+
+
+# --------------------------------------------------------------------------- top-k helpers
+
+
+def top_k_dense(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the k largest keys per row, best first."""
+    k = min(k, keys.shape[1])
+    if k == 0:
+        return np.zeros((keys.shape[0], 0), np.int64), np.zeros((keys.shape[0], 0))
+    part = np.argpartition(keys, keys.shape[1] - k, axis=1)[:, -k:]
+    part_keys = np.take_along_axis(keys, part, axis=1)
+    order = np.argsort(-part_keys, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_keys, order, axis=1)
+
+
+def top_neighbours(
+    n_products: int, n: int, block_scores: Callable[[int, int], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-n other products per product, computed block by block.
+
+    Args:
+        n_products: catalogue size.
+        n: neighbours to keep per product.
+        block_scores: (start, stop) -> dense (stop - start) x n_products scores; -inf excludes.
+
+    Returns:
+        (indices, scores), each n_products x min(n, n_products - 1); -inf marks an empty slot.
+    """
+    n = min(n, max(n_products - 1, 0))
+    indices = np.zeros((n_products, n), dtype=np.int32)
+    scores = np.full((n_products, n), -np.inf)
+    step = batch_rows(n_products)
+    for start in range(0, n_products, step):
+        stop = min(start + step, n_products)
+        block = np.asarray(block_scores(start, stop), dtype=np.float64)
+        block[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # never itself
+        indices[start:stop], scores[start:stop] = top_k_dense(block, n)
+    return indices, scores
+
+
+def ranked_frame(
+    ids: np.ndarray,
+    products: np.ndarray,
+    indices: np.ndarray,
+    scores: np.ndarray,
+    columns: list[str],
+) -> pd.DataFrame:
+    """A long frame (id, rank, product, score) from per-row top lists; -inf slots are dropped."""
+    width = indices.shape[1]
+    valid = np.isfinite(scores)
+    return pd.DataFrame(
+        {
+            columns[0]: np.repeat(ids.astype(np.int64), width)[valid.ravel()],
+            columns[1]: np.tile(np.arange(1, width + 1, dtype=np.int64), len(ids))[valid.ravel()],
+            columns[2]: products[indices[valid]].astype(np.int64),
+            columns[3]: scores[valid].astype(np.float64),
+        },
+        columns=columns,
+    )
+
+
+def empty_frame(columns: list[str]) -> pd.DataFrame:
+    """An empty ranked frame with the right dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=np.float64 if c == "score" else np.int64) for c in columns})
+
+
+# ------------------------------------------------------------------------------- interface
+
+
+class Recommender(Model):
+    """A recommender candidate: fit on interactions, recommend from any customer history."""
+
+    family: ClassVar[str] = "recommender"
+    # The columns `fit` needs.
+    fit_columns: ClassVar[tuple[str, ...]] = HISTORY_COLUMNS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._products: np.ndarray | None = None
+
+    # ---- what subclasses provide
+
+    @abc.abstractmethod
+    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
+        """Learn from validated interactions; `history` is the same data as sparse rows."""
+
+    @abc.abstractmethod
+    def _top_k(
+        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Product indices and scores (rows x <= k), best first, for a batch of histories.
+
+        Purchased products must be excluded; -inf marks an empty slot (always trailing).
+        """
+
+    @abc.abstractmethod
+    def similar_products(self, k: int) -> pd.DataFrame:
+        """Per known product, up to k other products: product_id, rank, similar_product_id, score."""
+
+    # ---- shared behaviour
+
+    @property
+    def products(self) -> np.ndarray:
+        """The product ids known to the model, sorted."""
+        if self._products is None:
+            raise RuntimeError(f"the {self.name} recommender is not fitted; call fit or load")
+        return self._products
+
+    def _check_fitted(self) -> None:
+        self.products  # noqa: B018 - raises when unfitted
+
+    def fit(self, interactions: pd.DataFrame) -> Self:
+        """Validate the interactions, set the vocabulary and learn; returns self."""
+        check_interactions(interactions, self.fit_columns)
+        if interactions.empty:
+            raise ValueError("interactions are empty; nothing to fit on")
+        self._products = np.unique(interactions["product_id"].to_numpy(np.int64))
+        history = build_history(interactions, self._products, checked=True)
+        self.fitted = {
+            "interactions": len(interactions),
+            "customers": history.n_customers,
+            "products": len(self._products),
+        }
+        self._fit(interactions, history)
+        return self
+
+    def customers_with_history(self, interactions: pd.DataFrame, customer_ids: np.ndarray) -> np.ndarray:
+        """The given customers (sorted, unique) with a history row on a known product."""
+        wanted = np.unique(np.asarray(customer_ids, dtype=np.int64))
+        frame = interactions[interactions["customer_id"].isin(wanted)]
+        known = index_of(self.products, frame["product_id"].to_numpy(np.int64)) >= 0
+        return np.unique(frame["customer_id"].to_numpy(np.int64)[known])
+
+    def recommend(self, interactions: pd.DataFrame, customer_ids: np.ndarray, k: int) -> pd.DataFrame:
+        """Top-k products for each given customer with usable history.
+
+        Args:
+            interactions: histories to recommend from (may be newer than the training data).
+            customer_ids: customers to score; those without a history row on a known product
+                are absent from the result.
+            k: products per customer.
+
+        Returns:
+            customer_id, rank (1..k), product_id, score; sorted by customer and rank, scores
+            non-increasing within a customer; never a product the customer purchased.
+        """
+        k = check_k(k)
+        history = build_history(interactions, self.products, customer_ids)
+        frames = []
+        step = batch_rows(len(self.products))
+        for start in range(0, history.n_customers, step):
+            stop = min(start + step, history.n_customers)
+            indices, scores = self._top_k(history.weights[start:stop], history.purchased[start:stop], k)
+            frames.append(
+                ranked_frame(
+                    history.customer_ids[start:stop], self.products, indices, scores, RECOMMENDATION_COLUMNS
+                )
+            )
+        if not frames:
+            return empty_frame(RECOMMENDATION_COLUMNS)
+        return pd.concat(frames, ignore_index=True)
+
+    def _similar_from(self, indices: np.ndarray, scores: np.ndarray, k: int) -> pd.DataFrame:
+        k = check_k(k)
+        products = self.products
+        return ranked_frame(products, products, indices[:, :k], scores[:, :k], SIMILAR_COLUMNS)
+
+
+class ArrayRecommender(Recommender):
+    """A recommender whose state is a few numpy arrays, saved together as `<name>.npz`."""
+
+    # The attributes saved, without their leading underscore (`products` -> `self._products`).
+    _ARRAYS: ClassVar[tuple[str, ...]]
+
+    def _save_files(self, directory: Path) -> None:
+        np.savez(directory / f"{self.name}.npz", **{key: getattr(self, f"_{key}") for key in self._ARRAYS})
+
+    def _load_files(self, directory: Path) -> None:
+        with np.load(directory / f"{self.name}.npz", allow_pickle=False) as arrays:
+            for key in self._ARRAYS:
+                setattr(self, f"_{key}", arrays[key])

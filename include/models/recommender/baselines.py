@@ -1,0 +1,247 @@
+"""The simple recommenders: popularity (the skill floor), item-kNN, and a random ranking."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from include.models.recommender.base import (
+    HISTORY_COLUMNS,
+    ArrayRecommender,
+    History,
+    check_k,
+    index_of,
+    top_k_dense,
+    top_neighbours,
+)
+
+log = logging.getLogger(__name__)
+
+# Neighbours kept per product by item-kNN (and co-purchases kept by popularity).
+KNN_NEIGHBOURS = 100
+# Purchases whose interaction is at most this many days older than the newest one count as recent.
+POPULARITY_RECENT_DAYS = 28
+# Seed of the random ranking.
+RANDOM_SEED = 7
+
+
+# ------------------------------------------------------------------------------ popularity
+
+
+class PopularityRecommender(ArrayRecommender):
+    """Most purchased products of late, the same list for everyone minus what they bought.
+
+    Products are ranked by purchases on interactions at most `recent_days` older than the
+    newest interaction, then by total interaction weight, then by product id. The score is
+    that purchase count plus the weight tie-breaker scaled into [0, 1).
+
+    Similar products are "customers who interacted with this product also bought": the number
+    of such customers who purchased the other product, with overall popularity breaking ties
+    (and filling the list for products with few co-purchases).
+    """
+
+    name: ClassVar[str] = "popularity"
+    fit_columns: ClassVar[tuple[str, ...]] = (*HISTORY_COLUMNS, "last_at")
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "score", "order", "neighbour_idx", "neighbour_score")
+
+    def __init__(self, recent_days: int = POPULARITY_RECENT_DAYS, neighbours: int = KNN_NEIGHBOURS) -> None:
+        super().__init__()
+        self.recent_days = int(recent_days)
+        self.neighbours = int(neighbours)
+        self._score: np.ndarray = np.zeros(0)  # per product index
+        self._order: np.ndarray = np.zeros(0, np.int64)  # product indices, most popular first
+        self._neighbour_idx: np.ndarray = np.zeros((0, 0), np.int32)
+        self._neighbour_score: np.ndarray = np.zeros((0, 0))
+
+    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
+        started = time.perf_counter()
+        products = self.products
+        column = index_of(products, interactions["product_id"].to_numpy(np.int64))
+        last_at = pd.to_datetime(interactions["last_at"])
+        recent = (last_at >= last_at.max() - pd.Timedelta(days=self.recent_days)).to_numpy()
+        purchases = interactions["purchases"].to_numpy(np.float64)
+        recent_purchases = np.bincount(
+            column, weights=np.where(recent, purchases, 0.0), minlength=len(products)
+        )
+        weight = np.bincount(
+            column, weights=interactions["weight"].to_numpy(np.float64), minlength=len(products)
+        )
+        self._score = recent_purchases + weight / (weight.max() + 1.0)
+        self._order = np.lexsort((products, -weight, -recent_purchases))
+
+        # Co-purchases: customers who interacted with product i and purchased product j.
+        interacted = history.weights.copy()
+        interacted.data = np.ones_like(interacted.data)
+        by_product = interacted.T.tocsr()
+        bought = history.purchased.astype(np.float64).tocsr()
+        prior = np.empty(len(products))
+        prior[self._order] = 1.0 - np.arange(1, len(products) + 1) / (len(products) + 1)
+        self._neighbour_idx, self._neighbour_score = top_neighbours(
+            len(products),
+            self.neighbours,
+            lambda a, b: (by_product[a:b] @ bought).toarray() + prior,
+        )
+        log.info(
+            "popularity fitted on %d interactions, %d products in %.1fs",
+            len(interactions),
+            len(products),
+            time.perf_counter() - started,
+        )
+
+    def top_products(self, k: int) -> pd.DataFrame:
+        """The k most popular products: rank, product_id, score (for customers without history)."""
+        top = self._order[: check_k(k)]
+        return pd.DataFrame(
+            {
+                "rank": np.arange(1, len(top) + 1, dtype=np.int64),
+                "product_id": self.products[top],
+                "score": self._score[top],
+            }
+        )
+
+    def _top_k(
+        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # Only the first k + (most purchases of anyone in the batch) popular products can make it.
+        most_bought = int(np.diff(purchased.indptr).max(initial=0))
+        candidates = self._order[: k + most_bought]
+        free = ~purchased[:, candidates].toarray()
+        position = np.cumsum(free, axis=1)
+        rows, cols = np.nonzero(free & (position <= k))
+        width = min(k, len(candidates))
+        indices = np.zeros((purchased.shape[0], width), dtype=np.int64)
+        scores = np.full((purchased.shape[0], width), -np.inf)
+        slot = position[rows, cols] - 1
+        indices[rows, slot] = candidates[cols]
+        scores[rows, slot] = self._score[candidates[cols]]
+        return indices, scores
+
+    def similar_products(self, k: int) -> pd.DataFrame:
+        """Top co-purchased products per product (at most `neighbours` of them)."""
+        return self._similar_from(self._neighbour_idx, self._neighbour_score, k)
+
+
+# -------------------------------------------------------------------------------- item-kNN
+
+
+class ItemKNNRecommender(ArrayRecommender):
+    """Item-item cosine similarity on the customer x product weight matrix.
+
+    Each product keeps its `neighbours` most similar products. A customer's score for a
+    product is the sum over their history of weight * similarity. Products no history item
+    points to are ranked after all others by popularity (total weight), with score 0.
+    """
+
+    name: ClassVar[str] = "item_knn"
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "neighbour_idx", "neighbour_score", "prior")
+
+    def __init__(self, neighbours: int = KNN_NEIGHBOURS) -> None:
+        super().__init__()
+        self.neighbours = int(neighbours)
+        self._neighbour_idx: np.ndarray = np.zeros((0, 0), np.int32)
+        self._neighbour_score: np.ndarray = np.zeros((0, 0))
+        self._prior: np.ndarray = np.zeros(0)  # popularity tie-break in (-1, 0)
+        self._similarity: sp.csr_matrix | None = None
+
+    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
+        started = time.perf_counter()
+        n_products = len(self.products)
+        matrix = history.weights
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
+        normalised = (
+            matrix @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))
+        ).tocsr()
+        by_product = normalised.T.tocsr()
+
+        def cosine(start: int, stop: int) -> np.ndarray:
+            block = (by_product[start:stop] @ normalised).toarray()
+            block[block <= 0] = -np.inf  # unrelated products are not neighbours
+            return block
+
+        self._neighbour_idx, self._neighbour_score = top_neighbours(n_products, self.neighbours, cosine)
+        weight = np.asarray(matrix.sum(axis=0)).ravel()
+        order = np.lexsort((self.products, -weight))
+        self._prior = np.empty(n_products)
+        self._prior[order] = -np.arange(1, n_products + 1) / (n_products + 1)
+        self._similarity = None
+        log.info(
+            "item_knn fitted on %d interactions, %d products in %.1fs",
+            len(interactions),
+            n_products,
+            time.perf_counter() - started,
+        )
+
+    @property
+    def similarity(self) -> sp.csr_matrix:
+        """The sparse product x product matrix of kept neighbour similarities."""
+        if self._similarity is None:
+            n_products = len(self.products)
+            valid = np.isfinite(self._neighbour_score)
+            rows = np.broadcast_to(np.arange(n_products)[:, None], valid.shape)[valid]
+            self._similarity = sp.csr_matrix(
+                (self._neighbour_score[valid], (rows, self._neighbour_idx[valid])),
+                shape=(n_products, n_products),
+            )
+        return self._similarity
+
+    def _top_k(
+        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores = (weights @ self.similarity).toarray()
+        keys = np.where(scores > 0, scores, self._prior)
+        keys[purchased.toarray()] = -np.inf
+        indices, top = top_k_dense(keys, k)
+        return indices, np.where(np.isfinite(top), np.maximum(top, 0.0), -np.inf)
+
+    def similar_products(self, k: int) -> pd.DataFrame:
+        """Most cosine-similar products (at most `neighbours`, only positive similarity)."""
+        return self._similar_from(self._neighbour_idx, self._neighbour_score, k)
+
+
+# -------------------------------------------------------------------------------- random
+
+
+class RandomRecommender(ArrayRecommender):
+    """A random order of the catalogue, drawn once at fit with `seed`, the same for everyone.
+
+    It uses nothing it was fitted on but the product ids, so it has no skill by construction:
+    the promotion gate must never let it serve. Similar products are the next products in the
+    same random order.
+    """
+
+    name: ClassVar[str] = "random"
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "order")
+
+    def __init__(self, seed: int = RANDOM_SEED) -> None:
+        super().__init__()
+        self.seed = int(seed)
+        self._order: np.ndarray = np.zeros(0, np.int64)  # product indices in random order
+
+    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
+        self._order = np.random.default_rng(self.seed).permutation(len(self.products))
+
+    def _top_k(
+        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.products)
+        keys = np.empty(n)
+        keys[self._order] = np.arange(n, 0, -1) / n  # earlier in the order scores higher
+        keys = np.broadcast_to(keys, purchased.shape).copy()
+        keys[purchased.toarray()] = -np.inf
+        return top_k_dense(keys, k)
+
+    def similar_products(self, k: int) -> pd.DataFrame:
+        """The k products after each one in the random order (cyclically)."""
+        k = min(check_k(k), max(len(self.products) - 1, 0))
+        n = len(self.products)
+        position = np.empty(n, dtype=np.int64)
+        position[self._order] = np.arange(n)
+        following = (position[:, None] + np.arange(1, k + 1)) % max(n, 1)
+        indices = self._order[following]
+        scores = np.broadcast_to(1.0 / np.arange(1, k + 1), indices.shape).astype(np.float64)
+        return self._similar_from(indices, scores, k)

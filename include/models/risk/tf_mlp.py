@@ -1,0 +1,183 @@
+"""The TensorFlow risk candidate: a small Keras MLP on standardised features.
+
+TensorFlow is imported inside the methods that need it, and only this module of the risk
+package refers to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from include.models.risk.base import RiskModel, balanced_class_weights
+
+log = logging.getLogger(__name__)
+
+# Units of the hidden layers.
+TF_HIDDEN_UNITS: tuple[int, ...] = (32, 16)
+TF_DROPOUT: float = 0.1
+TF_L2: float = 1e-4
+TF_LEARNING_RATE: float = 3e-3
+TF_BATCH_SIZE: int = 512
+TF_MAX_EPOCHS: int = 30
+# Epochs without validation improvement before training stops (best weights are kept).
+TF_PATIENCE: int = 5
+# Share of the training rows, taken from the end of the period, used for early stopping.
+TF_VALIDATION_FRACTION: float = 0.2
+TF_SEED: int = 42
+# Rows per batch when scoring and when computing gradients.
+TF_PREDICT_BATCH_SIZE: int = 8192
+
+
+class TFRiskModel(RiskModel):
+    """A small Keras MLP on standardised features, trained with class weights.
+
+    `fit` expects `X` sorted by order time: the last `validation_fraction` of the rows (the
+    end of the training period) is held out for early stopping, so the stopping point is
+    chosen on orders later than those the weights were fit on, as in production. The
+    normalisation statistics are those of the fitting rows and live in the model itself, so
+    the saved `.keras` file is self-contained.
+
+    Contributions are in log-odds: gradient of the logit times (x - training mean), in
+    standardised space.
+    """
+
+    name: ClassVar[str] = "tf_mlp"
+    _FILE = "model.keras"
+    _LOGIT_LAYER = "logit"
+
+    def __init__(
+        self,
+        hidden_units: tuple[int, ...] | list[int] = TF_HIDDEN_UNITS,
+        dropout: float = TF_DROPOUT,
+        l2: float = TF_L2,
+        learning_rate: float = TF_LEARNING_RATE,
+        batch_size: int = TF_BATCH_SIZE,
+        max_epochs: int = TF_MAX_EPOCHS,
+        patience: int = TF_PATIENCE,
+        validation_fraction: float = TF_VALIDATION_FRACTION,
+        seed: int = TF_SEED,
+    ) -> None:
+        super().__init__()
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.dropout = float(dropout)
+        self.l2 = float(l2)
+        self.learning_rate = float(learning_rate)
+        self.batch_size = int(batch_size)
+        self.max_epochs = int(max_epochs)
+        self.patience = int(patience)
+        self.validation_fraction = float(validation_fraction)
+        self.seed = int(seed)
+        self.model: Any = None
+        self._logit_model: Any = None
+
+    def _fit(self, values: np.ndarray, labels: np.ndarray) -> None:
+        import keras
+
+        keras.utils.set_random_seed(self.seed)
+        n_validation = int(len(values) * self.validation_fraction)
+        n_fit = len(values) - n_validation
+        fit_x, fit_y = values[:n_fit], labels[:n_fit]
+        if fit_y.min() == fit_y.max():
+            raise ValueError("the training part before the validation split has only one class")
+        weights = balanced_class_weights(fit_y)
+
+        self.model = self._build(fit_x)
+        self._logit_model = None
+        validation: tuple[np.ndarray, ...] | None = None
+        callbacks = []
+        if n_validation > 0:
+            val_x, val_y = values[n_fit:], labels[n_fit:]
+            val_w = np.where(val_y == 1, weights[1], weights[0])
+            validation = (val_x.astype("float32"), val_y.astype("float32"), val_w)
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.patience, restore_best_weights=True
+                )
+            )
+        history = self.model.fit(
+            fit_x.astype("float32"),
+            fit_y.astype("float32"),
+            batch_size=self.batch_size,
+            epochs=self.max_epochs,
+            class_weight=weights,
+            validation_data=validation,
+            callbacks=callbacks,
+            shuffle=True,
+            verbose=0,
+        )
+        self.fitted["epochs_trained"] = len(history.history["loss"])
+        log.info(
+            "%s trained %d epochs on %d orders (validation %d)",
+            self.name,
+            self.fitted["epochs_trained"],
+            n_fit,
+            n_validation,
+        )
+
+    def _build(self, fit_x: np.ndarray) -> Any:
+        import keras
+
+        # Constant columns keep a unit scale, so unseen values at scoring time stay finite.
+        variance = fit_x.var(axis=0)
+        variance[variance <= 0] = 1.0
+        inputs = keras.Input(shape=(fit_x.shape[1],), name="features")
+        hidden = keras.layers.Normalization(mean=fit_x.mean(axis=0), variance=variance, name="standardise")(
+            inputs
+        )
+        for i, units in enumerate(self.hidden_units):
+            hidden = keras.layers.Dense(
+                units,
+                activation="relu",
+                kernel_regularizer=keras.regularizers.L2(self.l2),
+                name=f"hidden_{i}",
+            )(hidden)
+            hidden = keras.layers.Dropout(self.dropout, seed=self.seed + i)(hidden)
+        logit = keras.layers.Dense(1, name=self._LOGIT_LAYER)(hidden)
+        score = keras.layers.Activation("sigmoid", name="score")(logit)
+        model = keras.Model(inputs, score, name=self.name)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=self.learning_rate),
+            loss=keras.losses.BinaryCrossentropy(),
+        )
+        return model
+
+    def _predict(self, values: np.ndarray) -> np.ndarray:
+        scores = self.model.predict(values.astype("float32"), batch_size=TF_PREDICT_BATCH_SIZE, verbose=0)
+        return scores[:, 0].astype("float64")
+
+    def _contributions(self, values: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        values = values.astype("float32")
+        logit_model = self._get_logit_model()
+        mean = np.asarray(self.model.get_layer("standardise").mean, dtype="float32").ravel()
+        pushes = np.zeros_like(values)
+        for start in range(0, len(values), TF_PREDICT_BATCH_SIZE):
+            batch = tf.convert_to_tensor(values[start : start + TF_PREDICT_BATCH_SIZE])
+            with tf.GradientTape() as tape:
+                tape.watch(batch)
+                logits = logit_model(batch, training=False)
+            gradient = tape.gradient(logits, batch).numpy()
+            # d logit/dx * (x - mean) equals d logit/dz * z for z = (x - mean) / std.
+            pushes[start : start + len(gradient)] = gradient * (batch.numpy() - mean)
+        return pushes.astype("float64")
+
+    def _get_logit_model(self) -> Any:
+        import keras
+
+        if self._logit_model is None:
+            self._logit_model = keras.Model(self.model.inputs, self.model.get_layer(self._LOGIT_LAYER).output)
+        return self._logit_model
+
+    def _save_files(self, directory: Path) -> None:
+        self.model.save(directory / self._FILE)
+
+    def _load_files(self, directory: Path) -> None:
+        import keras
+
+        self.model = keras.saving.load_model(directory / self._FILE)
+        self._logit_model = None

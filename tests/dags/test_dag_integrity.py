@@ -93,3 +93,36 @@ def test_validation_runs_on_a_data_interval(dagbag) -> None:
     timetable = dagbag.dags["warehouse_validation"].timetable
     assert type(timetable).__name__ == "CronDataIntervalTimetable"
     assert str(getattr(timetable, "_timezone", UTC)) in {"UTC", "Timezone('UTC')"}
+
+
+MODEL_DAGS = {"recommendations": "recommender", "order_risk": "order_risk"}
+
+
+@pytest.mark.parametrize(("dag_id", "family"), sorted(MODEL_DAGS.items()))
+def test_a_model_dag_trains_the_candidates_of_its_catalogue_family(dagbag, dag_id: str, family: str) -> None:
+    import importlib
+
+    from include.models import catalogue
+
+    dag = dagbag.dags[dag_id]
+    param = dag.params.get_param("candidates")
+    assert param.value == list(catalogue.DEFAULT_CANDIDATES[family])
+    assert param.schema["items"]["enum"] == catalogue.candidate_names(family)
+    assert importlib.import_module(f"include.pipeline.{dag_id}").LIFECYCLE.family == family
+    for name in catalogue.candidate_names(family):
+        catalogue.model_class(family, name)  # every catalogued class imports under its name
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError):
+        param.resolve(["oracle"])
+    assert {"plan_candidates", "train_candidate", "evaluate_candidates", "serve_model"} <= set(dag.task_ids)
+
+
+@pytest.mark.parametrize("dag_id", sorted(MODEL_DAGS))
+def test_the_promotion_gate_is_set_by_params(dagbag, dag_id: str) -> None:
+    from include import promotion
+
+    params = dagbag.dags[dag_id].params
+    assert params["min_gain"] == promotion.DEFAULT_MIN_GAIN
+    assert params["confidence"] == promotion.DEFAULT_CONFIDENCE
+    assert params["bootstrap_draws"] == promotion.DEFAULT_DRAWS

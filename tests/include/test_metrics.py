@@ -9,11 +9,14 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from include.metrics import (
+    RankedLabels,
     average_precision,
     ndcg_at_k,
+    ndcg_values,
     precision_at_budget,
     recall_at_budget,
     recall_at_k,
+    recall_values,
     roc_auc,
 )
 
@@ -111,6 +114,43 @@ def test_average_precision_matches_sklearn_on_random_data_with_ties() -> None:
 
 
 # ------------------------------------------------------------------------------- ROC AUC
+
+
+def test_weighted_average_precision_equals_that_of_the_repeated_rows() -> None:
+    y = np.array([1, 0, 1, 0, 0, 1])
+    s = np.array([0.9, 0.8, 0.8, 0.4, 0.3, 0.1])
+    counts = np.array([2, 0, 1, 3, 1, 1])
+    repeated = np.repeat(np.arange(len(y)), counts)
+    assert average_precision(y, s, counts) == pytest.approx(average_precision(y[repeated], s[repeated]))
+    assert average_precision(y, s, counts) == pytest.approx(
+        average_precision_score(y, s, sample_weight=counts)
+    )
+    # Hand-computed: thresholds 0.9 (2 positives of 2), 0.8 (3 of 3: the weight-0 negative does
+    # not count), 0.4 (3 of 6), 0.3 (3 of 7), 0.1 (4 of 8); recall steps 2/4, 1/4, 0, 0, 1/4.
+    assert average_precision(y, s, counts) == pytest.approx(2 / 4 * 1 + 1 / 4 * 1 + 1 / 4 * 4 / 8)
+
+
+def test_ranked_labels_give_many_weighted_aps_from_one_sort() -> None:
+    rng = np.random.default_rng(4)
+    y = (rng.random(500) < 0.1).astype(int)
+    s = np.round(rng.random(500), 2)
+    ranked = RankedLabels(y, s)
+    assert ranked.average_precision() == pytest.approx(average_precision_score(y, s))
+    for _ in range(5):
+        counts = np.bincount(rng.integers(0, 500, 500), minlength=500)
+        assert ranked.average_precision(counts) == pytest.approx(
+            average_precision_score(y, s, sample_weight=counts)
+        )
+    with pytest.raises(ValueError, match="without a positive"):
+        ranked.average_precision(np.where(y == 1, 0, 1))
+
+
+def test_per_user_values_are_nan_only_where_nothing_is_relevant() -> None:
+    recommended = [[1, 2], [3, 4], [5]]
+    relevant = [{2}, set(), {9}]
+    np.testing.assert_allclose(ndcg_values(recommended, relevant, 2), [1 / LOG2_3, np.nan, 0.0])
+    np.testing.assert_allclose(recall_values(recommended, relevant, 2), [1.0, np.nan, 0.0])
+    assert ndcg_at_k(recommended, relevant, 2) == pytest.approx((1 / LOG2_3) / 2)
 
 
 def test_roc_auc_hand_computed() -> None:

@@ -12,6 +12,8 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export TF_CPP_MIN_LOG_LEVEL := 2
 export GX_ANALYTICS_ENABLED := False
+# The warehouse: the embedded SQLite file unless you point the connection elsewhere.
+export AIRFLOW_CONN_WAREHOUSE ?= sqlite:///$(CURDIR)/var/warehouse.db
 
 .PHONY: install demo test test-fast lint format airflow shop append-day lock clean
 

@@ -17,9 +17,14 @@ def var_dir() -> Path:
     return Path(os.environ.get("SHOPFLOW_VAR_DIR", PROJECT_ROOT / "var")).resolve()
 
 
+def default_warehouse_path() -> Path:
+    """The file of the embedded SQLite warehouse (the Makefile points the connection at it)."""
+    return var_dir() / "warehouse.db"
+
+
 def default_warehouse_url() -> str:
-    """The embedded SQLite warehouse used when no `warehouse` connection is configured."""
-    return f"sqlite:///{var_dir() / 'warehouse.db'}"
+    """The URL of the embedded SQLite warehouse."""
+    return f"sqlite:///{default_warehouse_path()}"
 
 
 def staging_dir() -> Path:

@@ -95,28 +95,46 @@ def _url_from_json(raw: str) -> str:
     return f"postgresql+psycopg://{netloc}/{spec.get('schema') or ''}"
 
 
-def warehouse_url() -> str:
-    """The SQLAlchemy URL of the warehouse.
+class WarehouseNotConfigured(RuntimeError):
+    """There is no usable `warehouse` connection; the message says how to set one."""
 
-    Read from the Airflow connection `warehouse` (env `AIRFLOW_CONN_WAREHOUSE`, as a URI or
-    JSON, or a connection stored in Airflow); without one, the embedded SQLite file under var/.
+
+def warehouse_url() -> str:
+    """The SQLAlchemy URL of the warehouse, from the Airflow connection `warehouse`.
+
+    Read from `AIRFLOW_CONN_WAREHOUSE` (a URI or Airflow's JSON form) or from any connection
+    Airflow holds (its metastore, a secrets backend). There is no silent fallback: when the
+    connection is missing or its lookup fails, this raises, so a worker with a broken secrets
+    backend fails its task instead of writing to a private local file. The embedded warehouse
+    is chosen like any other, `AIRFLOW_CONN_WAREHOUSE=sqlite:///<path>/warehouse.db` (the
+    Makefile sets it to var/warehouse.db).
+
+    Raises:
+        WarehouseNotConfigured: no connection, or looking it up failed.
+        ValueError: the connection is not SQLite or PostgreSQL.
     """
     raw = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
-    if raw:
+    if raw and raw.strip():
         raw = raw.strip()
         return _url_from_json(raw) if raw.startswith("{") else _sqlalchemy_url(raw)
-    if os.environ.get("SHOPFLOW_LOOKUP_AIRFLOW_CONNECTION", "1") == "1":
-        try:
-            from airflow.sdk import Connection
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
-            conn = Connection.get(CONN_ID)
-        except Exception:  # noqa: BLE001 - not inside a task, or no such connection: use the default
-            conn = None
-        if conn is not None:
-            if conn.conn_type == "sqlite":
-                return f"sqlite:///{conn.host}"
-            return _sqlalchemy_url(conn.get_uri())
-    return settings.default_warehouse_url()
+    try:
+        conn = Connection.get(CONN_ID)
+    except AirflowNotFoundException:
+        raise WarehouseNotConfigured(
+            f"No Airflow connection {CONN_ID!r}: set AIRFLOW_CONN_WAREHOUSE (postgresql://user@host/db, or "
+            f"sqlite:///{settings.default_warehouse_path()} for the embedded warehouse) or add the "
+            "connection in Airflow. If it is stored in a secrets backend, that backend did not answer."
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any failed lookup must fail loudly, not fall back
+        raise WarehouseNotConfigured(
+            f"Looking up the Airflow connection {CONN_ID!r} failed: {exc!r}"
+        ) from exc
+    if conn.conn_type == "sqlite":
+        return f"sqlite:///{conn.host}"
+    return _sqlalchemy_url(conn.get_uri())
 
 
 def _prepare_sqlite(engine: sa.Engine) -> None:

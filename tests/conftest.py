@@ -25,6 +25,8 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFL
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SHOPFLOW_TASK_RETRIES", "0")  # a failing task fails the test at once
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# Tests bring their own warehouses (the fixtures below); never the one a developer works on.
+os.environ.pop("AIRFLOW_CONN_WAREHOUSE", None)
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SHOPFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from include import settings, warehouse
+from include import warehouse
 
 PLUS_TWO = timezone(timedelta(hours=2))
 START = datetime(2026, 8, 29)
@@ -68,14 +68,41 @@ def test_warehouse_url_reads_a_json_sqlite_connection_with_the_file_as_host(
     assert sa.make_url(url).database == str(path)
 
 
-def test_warehouse_url_defaults_to_the_embedded_sqlite_file(
+def test_without_a_connection_the_warehouse_url_fails_and_says_how_to_set_one(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
-    monkeypatch.setenv("SHOPFLOW_LOOKUP_AIRFLOW_CONNECTION", "0")
     monkeypatch.setenv("SHOPFLOW_VAR_DIR", str(tmp_path))
-    assert warehouse.warehouse_url() == settings.default_warehouse_url()
-    assert warehouse.warehouse_url() == f"sqlite:///{tmp_path.resolve() / 'warehouse.db'}"
+    with pytest.raises(warehouse.WarehouseNotConfigured, match="AIRFLOW_CONN_WAREHOUSE") as missing:
+        warehouse.warehouse_url()
+    assert f"sqlite:///{tmp_path.resolve() / 'warehouse.db'}" in str(missing.value)
+    assert not (tmp_path / "warehouse.db").exists(), "nothing falls back to the embedded file"
+
+
+def test_a_failed_connection_lookup_fails_instead_of_falling_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import Connection
+
+    def broken_backend(conn_id: str) -> None:
+        raise ConnectionError("secrets backend unreachable")
+
+    monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
+    monkeypatch.setattr(Connection, "get", staticmethod(broken_backend))
+    with pytest.raises(warehouse.WarehouseNotConfigured, match="secrets backend unreachable"):
+        warehouse.warehouse_url()
+
+
+def test_a_connection_held_by_airflow_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from airflow.sdk import Connection
+
+    monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
+    monkeypatch.setattr(
+        Connection,
+        "get",
+        staticmethod(
+            lambda conn_id: Connection(conn_id=conn_id, conn_type="sqlite", host=str(tmp_path / "w.db"))
+        ),
+    )
+    assert warehouse.warehouse_url() == f"sqlite:///{tmp_path / 'w.db'}"
 
 
 @pytest.mark.parametrize("uri", ["mysql://shop@db.internal/warehouse", "mssql+pyodbc://db/warehouse"])

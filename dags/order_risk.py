@@ -30,6 +30,7 @@ from airflow.sdk import Param, dag, task
 
 from include.assets import ORDER_RISK_SCORES, VALIDATED_ORDERS
 from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
+from include.lifecycle_tasks import candidate_lifecycle
 
 
 @dag(
@@ -102,50 +103,6 @@ def order_risk() -> None:
         )
 
     @task
-    def plan_candidates(params: dict[str, Any] | None = None) -> list[str]:
-        from include.pipeline.order_risk import LIFECYCLE
-
-        return LIFECYCLE.candidates_to_train(params["candidates"]) if params["retrain"] else []
-
-    @task(map_index_template="{{ candidate }}")
-    def train_candidate(candidate: str, staged: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-        from airflow.sdk import get_current_context
-
-        from include.pipeline.order_risk import LIFECYCLE
-
-        get_current_context()["candidate"] = candidate
-        return LIFECYCLE.train(candidate, staged, run_id=run_id)
-
-    @task(trigger_rule="none_failed")
-    def evaluate_candidates(
-        trained: list[dict[str, Any]],
-        staged: dict[str, Any],
-        params: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        from include.pipeline.common import as_list, gate_settings
-        from include.pipeline.order_risk import LIFECYCLE, risk_settings
-
-        return LIFECYCLE.evaluate_and_decide(
-            as_list(trained),
-            staged,
-            gate=gate_settings(params),
-            settings=risk_settings(params),
-            run_id=run_id,
-        )
-
-    @task
-    def serve_model(
-        outcome: dict[str, Any],
-        staged: dict[str, Any],
-        params: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        from include.pipeline.order_risk import LIFECYCLE, risk_settings
-
-        return LIFECYCLE.serve(outcome, staged, settings=risk_settings(params), run_id=run_id)
-
-    @task
     def plan_shards(staged: dict[str, Any], params: dict[str, Any] | None = None) -> list[dict[str, int]]:
         from include.pipeline.lifecycle import plan_shards
 
@@ -175,8 +132,7 @@ def order_risk() -> None:
         return steps.publish_scores(as_list(paths), serving, staged, run_id=run_id)
 
     staged = build_features(extract_orders())
-    trained = train_candidate.partial(staged=staged).expand(candidate=plan_candidates())
-    serving = serve_model(evaluate_candidates(trained, staged), staged)
+    serving = candidate_lifecycle("include.pipeline.order_risk", staged)
     scored = score_orders.partial(serving=serving, staged=staged).expand(shard=plan_shards(staged))
     publish_order_risk_scores(scored, serving, staged)
 

@@ -29,6 +29,7 @@ from airflow.sdk import Param, dag, task
 
 from include.assets import RECOMMENDATIONS, SIMILAR_PRODUCTS, VALIDATED_INTERACTIONS
 from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
+from include.lifecycle_tasks import candidate_lifecycle
 
 
 @dag(
@@ -83,46 +84,6 @@ def recommendations() -> None:
         )
 
     @task
-    def plan_candidates(params: dict[str, Any] | None = None) -> list[str]:
-        from include.pipeline.recommendations import LIFECYCLE
-
-        return LIFECYCLE.candidates_to_train(params["candidates"]) if params["retrain"] else []
-
-    @task(map_index_template="{{ candidate }}")
-    def train_candidate(candidate: str, staged: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-        from airflow.sdk import get_current_context
-
-        from include.pipeline.recommendations import LIFECYCLE
-
-        get_current_context()["candidate"] = candidate
-        return LIFECYCLE.train(candidate, staged, run_id=run_id)
-
-    @task(trigger_rule="none_failed")
-    def evaluate_candidates(
-        trained: list[dict[str, Any]],
-        staged: dict[str, Any],
-        params: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        from include.pipeline.common import as_list, gate_settings
-        from include.pipeline.recommendations import LIFECYCLE
-
-        return LIFECYCLE.evaluate_and_decide(
-            as_list(trained), staged, gate=gate_settings(params), settings={"k": params["k"]}, run_id=run_id
-        )
-
-    @task
-    def serve_model(
-        outcome: dict[str, Any],
-        staged: dict[str, Any],
-        params: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        from include.pipeline.recommendations import LIFECYCLE
-
-        return LIFECYCLE.serve(outcome, staged, settings={"k": params["k"]}, run_id=run_id)
-
-    @task
     def plan_shards(staged: dict[str, Any], params: dict[str, Any] | None = None) -> list[dict[str, int]]:
         from include.pipeline.lifecycle import plan_shards
 
@@ -166,8 +127,7 @@ def recommendations() -> None:
         return steps.publish_similar_products(serving, staged, k=params["k"], run_id=run_id)
 
     staged = extract_interactions()
-    trained = train_candidate.partial(staged=staged).expand(candidate=plan_candidates())
-    serving = serve_model(evaluate_candidates(trained, staged), staged)
+    serving = candidate_lifecycle("include.pipeline.recommendations", staged)
     scored = score_customers.partial(serving=serving, staged=staged).expand(shard=plan_shards(staged))
     publish_recommendations(scored, serving, staged)
     publish_similar_products(serving, staged)

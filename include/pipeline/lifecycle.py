@@ -71,6 +71,10 @@ class Lifecycle(abc.ABC):
     def floor(self, holdout: Any, results: Mapping[str, HoldoutResult]) -> HoldoutResult:
         """The skill floor's figures on the holdout (`results` holds the candidates')."""
 
+    def run_settings(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The DAG Params the family's evaluation and serving use (recorded with the run)."""
+        return {}
+
     def serving_settings(self, model: Model, staged: Staged, settings: Mapping[str, Any]) -> dict[str, Any]:
         """What the family derives from the serving model for scoring (nothing by default)."""
         return {}

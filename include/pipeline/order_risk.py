@@ -149,6 +149,12 @@ class RiskLifecycle(Lifecycle):
     family: ClassVar[str] = "order_risk"
     primary_metric: ClassVar[str] = "pr_auc"
 
+    def run_settings(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "review_budget": float(params["review_budget"]),
+            "decline_share": float(params["decline_share"]),
+        }
+
     def fit(self, model: RiskModel, staged: Staged, *, full: bool) -> int:
         X, y, _ = _split(staged, *(("train", "holdout") if full else ("train",)))
         model.fit(X, y.astype(int))
@@ -249,8 +255,3 @@ def publish_scores(
         Staged.from_dict(features_ref).window,
         run_id=run_id,
     )
-
-
-def risk_settings(params: Mapping[str, Any]) -> dict[str, float]:
-    """The run settings the risk evaluation and bands use, from the DAG's Params."""
-    return {"review_budget": float(params["review_budget"]), "decline_share": float(params["decline_share"])}

@@ -92,6 +92,9 @@ class RecommenderLifecycle(Lifecycle):
     family: ClassVar[str] = "recommender"
     primary_metric: ClassVar[str] = "ndcg_at_k"
 
+    def run_settings(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"k": int(params["k"])}
+
     def fit(self, model: Recommender, staged: Staged, *, full: bool) -> int:
         interactions = staging.read_parquet(staged.path("history" if full else "train"))
         model.fit(interactions)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from include import publish, staging, warehouse
-from include.pipeline.refs import RunWindow, ServingModel, to_naive_utc
+from include.pipeline.refs import RunWindow, ServingModel, Staged, to_naive_utc
 from include.promotion import GateSettings
 
 if TYPE_CHECKING:
@@ -81,19 +81,19 @@ def resolve_window(params: Mapping[str, Any], context: Mapping[str, Any]) -> Run
 def publish_version(
     table: str,
     frames: Iterable[pd.DataFrame],
-    serving: ServingModel,
-    window: RunWindow,
+    serving: Mapping[str, Any],
+    staged: Mapping[str, Any],
     *,
     run_id: str,
 ) -> dict[str, Any]:
-    """Publish `frames` as a new version of `table`, made by the serving model for the run's
-    interval; returns a reference for XCom."""
+    """Publish `frames` as a new version of `table`, made by the serving model (a
+    `ServingModel` dict) for the interval of the run's staged data; returns a reference."""
     result = publish.publish(
         table,
         frames,
         run_id=run_id,
-        model_version=serving.model_version,
-        data_interval=window.interval,
+        model_version=ServingModel.from_dict(serving).model_version,
+        data_interval=Staged.from_dict(staged).window.interval,
     )
     return {"table": result.table, "version": result.version, "rows": result.row_count}
 

@@ -248,10 +248,4 @@ def publish_scores(
     paths: list[str], serving: Mapping[str, Any], features_ref: Mapping[str, Any], *, run_id: str
 ) -> dict[str, Any]:
     """Publish the scored shards as one new version of `order_risk_scores`."""
-    return publish_version(
-        "order_risk_scores",
-        read_shards(paths),
-        ServingModel.from_dict(serving),
-        Staged.from_dict(features_ref).window,
-        run_id=run_id,
-    )
+    return publish_version("order_risk_scores", read_shards(paths), serving, features_ref, run_id=run_id)

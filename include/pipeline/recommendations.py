@@ -184,13 +184,7 @@ def publish_recommendations(
     paths: list[str], serving: Mapping[str, Any], staged: Mapping[str, Any], *, run_id: str
 ) -> dict[str, Any]:
     """Publish the scored shards as one new version of `recommendations`."""
-    return publish_version(
-        "recommendations",
-        read_shards(paths),
-        ServingModel.from_dict(serving),
-        Staged.from_dict(staged).window,
-        run_id=run_id,
-    )
+    return publish_version("recommendations", read_shards(paths), serving, staged, run_id=run_id)
 
 
 def publish_similar_products(
@@ -207,4 +201,4 @@ def publish_similar_products(
     similar["model_version"] = model_ref.model_version
     similar["as_of"] = pd.Timestamp(data.window.as_of)
     columns = ["product_id", "rank", "similar_product_id", "score", "model_version", "as_of"]
-    return publish_version("similar_products", [similar[columns]], model_ref, data.window, run_id=run_id)
+    return publish_version("similar_products", [similar[columns]], serving, staged, run_id=run_id)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from include import publish, simulator, warehouse
 from include.dag_runs import DagRunFailed, run_dag
+from tests.helpers import read_sql as _read
 
 DAYS = 30
 DAY = datetime.combine(simulator.DEFAULT_START + timedelta(days=DAYS - 1), datetime.min.time())
@@ -150,11 +151,6 @@ CASES = {
     "shifted_event_type_mix": Case(shifted_event_type_mix, "events", "drift_event_type_mix", "", "warning"),
     "few_bad_rows_below_tolerance": Case(few_bad_rows, "events", "unknown_references", "", "quarantine"),
 }
-
-
-def _read(sql: str, **params) -> pd.DataFrame:
-    with warehouse.get_engine().connect() as conn:
-        return warehouse.read_frame(sql=sql, params=params, conn=conn)
 
 
 @pytest.fixture

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import pytest
 
-from include import publish, simulator, warehouse
+from include import publish, warehouse
 from include.dag_runs import DagRunFailed, run_dag
+from tests.e2e.conftest import AS_OF, LAST_DAY, RECS_CONF, RISK_CONF
+from tests.helpers import read_sql as _read
 
 pytestmark = pytest.mark.e2e
-
-DAYS = 90
-LAST_DAY = simulator.DEFAULT_START + timedelta(days=DAYS - 1)
-AS_OF = datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=UTC) + timedelta(days=1)
-# The tiny shop has few frauds: label a little earlier and hold out more days than the defaults.
-RISK_CONF = {"as_of": AS_OF.date().isoformat(), "maturity_days": 35, "holdout_days": 21}
-RECS_CONF = {"as_of": AS_OF.date().isoformat()}
-
-
-def _read(sql: str, **params) -> pd.DataFrame:
-    with warehouse.get_engine().connect() as conn:
-        return warehouse.read_frame(sql=sql, params=params, conn=conn)
-
-
-@pytest.fixture
-def tiny_shop(postgres_warehouse_url: str, airflow_db) -> str:
-    simulator.build_shop(warehouse.get_engine(postgres_warehouse_url), "tiny", DAYS)
-    return postgres_warehouse_url
 
 
 def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str) -> None:

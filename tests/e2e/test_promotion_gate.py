@@ -7,24 +7,14 @@ import json
 import pandas as pd
 import pytest
 
-from include import publish, registry, simulator, warehouse
+from include import publish, registry
 from include.dag_runs import run_dag
-from tests.e2e.test_nightly_pipeline import AS_OF, DAYS, RISK_CONF
+from tests.e2e.conftest import AS_OF, RISK_CONF
+from tests.helpers import read_sql as _read
 
 pytestmark = pytest.mark.e2e
 
 RECS_CONF = {"as_of": AS_OF.date().isoformat(), "candidates": ["popularity", "item_knn"]}
-
-
-def _read(sql: str, **params) -> pd.DataFrame:
-    with warehouse.get_engine().connect() as conn:
-        return warehouse.read_frame(sql=sql, params=params, conn=conn)
-
-
-@pytest.fixture
-def tiny_shop(postgres_warehouse_url: str, airflow_db) -> str:
-    simulator.build_shop(warehouse.get_engine(postgres_warehouse_url), "tiny", DAYS)
-    return postgres_warehouse_url
 
 
 def test_a_random_recommender_never_serves_and_the_refit_champion_keeps_serving(tiny_shop: str) -> None:

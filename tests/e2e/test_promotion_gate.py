@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -49,6 +50,20 @@ def test_a_random_recommender_never_serves_and_the_refit_champion_keeps_serving(
         _read("SELECT * FROM recommendations").sort_values(["customer_id", "rank"], ignore_index=True),
         first.sort_values(["customer_id", "rank"], ignore_index=True),
     )
+
+    # The next night retrains the champion's own configuration on one more day of data: within
+    # noise of the champion, it refreshes it, and a new refit serves.
+    next_night = (AS_OF + timedelta(days=1)).date().isoformat()
+    run_dag(
+        "recommendations", logical_date=AS_OF + timedelta(days=1), conf={**RECS_CONF, "as_of": next_night}
+    )
+    refreshed = registry.current_champion("recommender")
+    runs = registry.history("recommender").set_index("model_version")
+    assert runs.loc[refreshed.evaluated_version, "decision"] == "refreshed"
+    assert runs.loc[refreshed.evaluated_version, "decision_reason"].startswith(
+        "item_knn refreshed on newer data"
+    )
+    assert refreshed.model_version != champion.model_version and refreshed.candidate == "item_knn"
 
 
 def test_with_no_champion_and_no_skill_nothing_is_published(tiny_shop: str) -> None:

@@ -97,7 +97,7 @@ class RecommenderLifecycle(Lifecycle):
 
     def fit(self, model: Recommender, staged: Staged, *, full: bool) -> int:
         interactions = staging.read_parquet(staged.path("history" if full else "train"))
-        model.fit(interactions)
+        model.fit(interactions, as_of=staged.window.as_of if full else staged.holdout_start)
         return len(interactions)
 
     def holdout(self, staged: Staged, settings: Mapping[str, Any]) -> RecommendationHoldout:
@@ -146,7 +146,7 @@ def score_shard(
     recs = model.recommend(history, customers, k)
     recs["source"] = "model"
 
-    popular = PopularityRecommender().fit(full_history)
+    popular = PopularityRecommender().fit(full_history, as_of=data.window.as_of)
     missing = customers[~pd.Series(customers).isin(recs["customer_id"]).to_numpy()]
     with_history = missing[pd.Series(missing).isin(history["customer_id"]).to_numpy()]
     filled = [popular.recommend(history, with_history, k)] if len(with_history) else []

@@ -245,6 +245,25 @@ def test_popularity_ranks_by_recent_purchases_then_weight() -> None:
     assert recs["product_id"].tolist() == [20, 40]
 
 
+def test_popularity_counts_recent_purchases_back_from_as_of_not_from_the_newest_row() -> None:
+    now = pd.Timestamp("2025-03-01")
+    interactions = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4],
+            "product_id": [10, 10, 20, 30],
+            "weight": [5.0, 5.0, 5.0, 5.0],
+            "purchases": [1, 1, 1, 1],
+            # A clock-skewed row dated a year ahead must not push everything out of "recent".
+            "last_at": [now - pd.Timedelta(days=1)] * 3 + [now + pd.Timedelta(days=365)],
+        }
+    )
+    model = PopularityRecommender().fit(interactions, as_of=now)
+    assert model.top_products(2)["product_id"].tolist() == [10, 20]
+    assert model.fitted["as_of"] == now.isoformat()
+    # Without as_of the newest row is the anchor, and the skewed row wins alone.
+    assert PopularityRecommender().fit(interactions).top_products(1)["product_id"].tolist() == [30]
+
+
 # ---------------------------------------------------------------------------- save / load
 
 

@@ -20,6 +20,7 @@ import abc
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -215,8 +216,9 @@ class Recommender(Model):
     # ---- what subclasses provide
 
     @abc.abstractmethod
-    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
-        """Learn from validated interactions; `history` is the same data as sparse rows."""
+    def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
+        """Learn from validated interactions; `history` is the same data as sparse rows, and
+        `as_of` the moment the data ends."""
 
     @abc.abstractmethod
     def _top_k(
@@ -243,19 +245,32 @@ class Recommender(Model):
     def _check_fitted(self) -> None:
         self.products  # noqa: B018 - raises when unfitted
 
-    def fit(self, interactions: pd.DataFrame) -> Self:
-        """Validate the interactions, set the vocabulary and learn; returns self."""
+    def fit(self, interactions: pd.DataFrame, *, as_of: datetime | None = None) -> Self:
+        """Validate the interactions, set the vocabulary and learn; returns self.
+
+        Args:
+            as_of: when the data ends (the run's cut-off); what is "recent" is counted back
+                from it. Default: the newest `last_at`, else now.
+        """
         check_interactions(interactions, self.fit_columns)
         if interactions.empty:
             raise ValueError("interactions are empty; nothing to fit on")
+        if as_of is None:
+            as_of = (
+                pd.to_datetime(interactions["last_at"]).max()
+                if "last_at" in interactions
+                else pd.Timestamp.now()
+            )
+        as_of = pd.Timestamp(as_of)
         self._products = np.unique(interactions["product_id"].to_numpy(np.int64))
         history = build_history(interactions, self._products, checked=True)
         self.fitted = {
             "interactions": len(interactions),
             "customers": history.n_customers,
             "products": len(self._products),
+            "as_of": as_of.isoformat(),
         }
-        self._fit(interactions, history)
+        self._fit(interactions, history, as_of)
         return self
 
     def customers_with_history(self, interactions: pd.DataFrame, customer_ids: np.ndarray) -> np.ndarray:

@@ -36,8 +36,8 @@ RANDOM_SEED = 7
 class PopularityRecommender(ArrayRecommender):
     """Most purchased products of late, the same list for everyone minus what they bought.
 
-    Products are ranked by purchases on interactions at most `recent_days` older than the
-    newest interaction, then by total interaction weight, then by product id. The score is
+    Products are ranked by purchases on interactions at most `recent_days` before the fit's
+    `as_of`, then by total interaction weight, then by product id. The score is
     that purchase count plus the weight tie-breaker scaled into [0, 1).
 
     Similar products are "customers who interacted with this product also bought": the number
@@ -58,12 +58,13 @@ class PopularityRecommender(ArrayRecommender):
         self._neighbour_idx: np.ndarray = np.zeros((0, 0), np.int32)
         self._neighbour_score: np.ndarray = np.zeros((0, 0))
 
-    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
+    def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         started = time.perf_counter()
         products = self.products
         column = index_of(products, interactions["product_id"].to_numpy(np.int64))
         last_at = pd.to_datetime(interactions["last_at"])
-        recent = (last_at >= last_at.max() - pd.Timedelta(days=self.recent_days)).to_numpy()
+        # Anchored at as_of, not at the newest row: one late or clock-skewed row cannot move it.
+        recent = (last_at >= as_of - pd.Timedelta(days=self.recent_days)).to_numpy()
         purchases = interactions["purchases"].to_numpy(np.float64)
         recent_purchases = np.bincount(
             column, weights=np.where(recent, purchases, 0.0), minlength=len(products)
@@ -148,7 +149,7 @@ class ItemKNNRecommender(ArrayRecommender):
         self._prior: np.ndarray = np.zeros(0)  # popularity tie-break in (-1, 0)
         self._similarity: sp.csr_matrix | None = None
 
-    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
+    def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         started = time.perf_counter()
         n_products = len(self.products)
         matrix = history.weights
@@ -222,7 +223,7 @@ class RandomRecommender(ArrayRecommender):
         self.seed = int(seed)
         self._order: np.ndarray = np.zeros(0, np.int64)  # product indices in random order
 
-    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
+    def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         self._order = np.random.default_rng(self.seed).permutation(len(self.products))
 
     def _top_k(

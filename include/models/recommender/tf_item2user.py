@@ -142,7 +142,7 @@ class TFRecommender(Recommender):
             raise RuntimeError(f"the {self.name} recommender is not fitted; call fit or load")
         return self._model
 
-    def _fit(self, interactions: pd.DataFrame, history: History) -> None:
+    def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         keras = _keras()
         started = time.perf_counter()
         items, weights = _padded_history(history.weights, self.max_history)

@@ -49,6 +49,13 @@ from include.lifecycle_tasks import candidate_lifecycle
             maximum=100,
             description="Products per customer, and the K of Recall@K / NDCG@K.",
         ),
+        "half_life_days": Param(
+            0.0,
+            type="number",
+            minimum=0,
+            description="Recency weighting for every candidate: a customer's interaction counts half "
+            "as much for every this many days before the moment recommended for. 0: no decay.",
+        ),
         "history_days": Param(
             90,
             type="integer",

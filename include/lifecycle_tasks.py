@@ -34,11 +34,17 @@ def candidate_lifecycle(steps: str, staged: Any) -> Any:
         return _lifecycle(steps).candidates_to_train(params["candidates"]) if params["retrain"] else []
 
     @task(map_index_template="{{ candidate }}")
-    def train_candidate(candidate: str, staged: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    def train_candidate(
+        candidate: str,
+        staged: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
         from airflow.sdk import get_current_context
 
         get_current_context()["candidate"] = candidate
-        return _lifecycle(steps).train(candidate, staged, run_id=run_id)
+        lifecycle = _lifecycle(steps)
+        return lifecycle.train(candidate, staged, run_id=run_id, params=lifecycle.candidate_params(params))
 
     @task(trigger_rule="none_failed")
     def evaluate_candidates(

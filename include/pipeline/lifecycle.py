@@ -75,6 +75,10 @@ class Lifecycle(abc.ABC):
         """The DAG Params the family's evaluation and serving use (recorded with the run)."""
         return {}
 
+    def candidate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Model parameters every candidate of this run takes from the DAG's Params."""
+        return {}
+
     def serving_settings(self, model: Model, staged: Staged, settings: Mapping[str, Any]) -> dict[str, Any]:
         """What the family derives from the serving model for scoring (nothing by default)."""
         return {}
@@ -94,10 +98,21 @@ class Lifecycle(abc.ABC):
             names = [floor, *names]
         return list(dict.fromkeys(names))
 
-    def train(self, candidate: str, staged: Mapping[str, Any], *, run_id: str) -> dict[str, Any]:
-        """Fit one candidate on the data before the holdout and save it; returns its reference."""
+    def train(
+        self,
+        candidate: str,
+        staged: Mapping[str, Any],
+        *,
+        run_id: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Fit one candidate on the data before the holdout and save it; returns its reference.
+
+        Args:
+            params: model parameters other than the candidate's defaults (`candidate_params`).
+        """
         data = Staged.from_dict(staged)
-        model = catalogue.model_class(self.family, candidate)()
+        model = catalogue.model_class(self.family, candidate)(**(params or {}))
         rows = self.fit(model, data, full=False)
         version = registry.new_version(self.family, candidate, run_id)
         directory = registry.artifact_dir(self.family, version)

@@ -95,6 +95,9 @@ class RecommenderLifecycle(Lifecycle):
     def run_settings(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"k": int(params["k"])}
 
+    def candidate_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"half_life_days": float(params["half_life_days"])}
+
     def fit(self, model: Recommender, staged: Staged, *, full: bool) -> int:
         interactions = staging.read_parquet(staged.path("history" if full else "train"))
         model.fit(interactions, as_of=staged.window.as_of if full else staged.holdout_start)
@@ -104,7 +107,9 @@ class RecommenderLifecycle(Lifecycle):
         from include.models.recommender.evaluation import holdout_customers
 
         history = staging.read_parquet(staged.path("train"))
-        customers = holdout_customers(history, staging.read_parquet(staged.path("holdout")))
+        customers = holdout_customers(
+            history, staging.read_parquet(staged.path("holdout")), as_of=staged.holdout_start
+        )
         return RecommendationHoldout(history, customers, int(settings["k"]))
 
     def evaluate(self, model: Recommender, holdout: RecommendationHoldout) -> HoldoutResult:
@@ -143,13 +148,15 @@ def score_shard(
     full_history = staging.read_parquet(data.path("history"))
     history = full_history[full_history["customer_id"].isin(customers)]
     model = load_model(Path(model_ref.artifact), family="recommender")
-    recs = model.recommend(history, customers, k)
+    recs = model.recommend(history, customers, k, as_of=data.window.as_of)
     recs["source"] = "model"
 
     popular = PopularityRecommender().fit(full_history, as_of=data.window.as_of)
     missing = customers[~pd.Series(customers).isin(recs["customer_id"]).to_numpy()]
     with_history = missing[pd.Series(missing).isin(history["customer_id"]).to_numpy()]
-    filled = [popular.recommend(history, with_history, k)] if len(with_history) else []
+    filled = (
+        [popular.recommend(history, with_history, k, as_of=data.window.as_of)] if len(with_history) else []
+    )
     cold = missing[~pd.Series(missing).isin(with_history).to_numpy()]
     if len(cold):
         top = popular.top_products(k)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from include import publish, warehouse
+from include.models import catalogue
 from include.dag_runs import DagRunFailed, run_dag
 from tests.e2e.conftest import AS_OF, LAST_DAY, RECS_CONF, RISK_CONF
 from tests.helpers import read_sql as _read
@@ -49,7 +50,7 @@ def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str
         "SELECT candidate, decision, is_champion, metrics, comparison FROM model_versions "
         "WHERE model_name = 'recommender'"
     )
-    assert set(models["candidate"]) == {"popularity", "item_knn", "tf_item2user"}
+    assert set(models["candidate"]) == set(catalogue.DEFAULT_CANDIDATES["recommender"])
     assert models["is_champion"].sum() == 1
     assert (models["decision"] == "promoted").sum() == 1
 

@@ -14,9 +14,16 @@ from tests.models.test_risk import synthetic_orders
 
 # Per model, parameters that differ from every default and keep training short.
 NON_DEFAULT_PARAMS = {
-    ("recommender", "popularity"): {"recent_days": 14, "neighbours": 7},
-    ("recommender", "item_knn"): {"neighbours": 9},
-    ("recommender", "random"): {"seed": 3},
+    ("recommender", "popularity"): {"recent_days": 14, "neighbours": 7, "half_life_days": 3.0},
+    ("recommender", "item_knn"): {"neighbours": 9, "half_life_days": 3.0},
+    ("recommender", "ease"): {
+        "l2": 5.0,
+        "max_products": 50,
+        "neighbours": 20,
+        "validation_days": 3,
+        "half_life_days": 3.0,
+    },
+    ("recommender", "random"): {"seed": 3, "half_life_days": 3.0},
     ("recommender", "tf_item2user"): {
         "embedding_dim": 8,
         "hidden_units": 16,
@@ -26,6 +33,7 @@ NON_DEFAULT_PARAMS = {
         "learning_rate": 0.01,
         "max_history": 20,
         "seed": 5,
+        "half_life_days": 3.0,
     },
     ("order_risk", "logistic_regression"): {"C": 0.5, "max_iter": 300},
     ("order_risk", "gradient_boosting"): {

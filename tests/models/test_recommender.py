@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from include.models.catalogue import candidate_names, load_model, model_class
-from include.models.recommender.base import Recommender
+from include.models.recommender.base import Recommender, recency_weights
 from include.models.recommender.baselines import ItemKNNRecommender, PopularityRecommender, RandomRecommender
 from include.models.recommender.evaluation import evaluate_recommender, holdout_customers
 from include.models.recommender.tf_item2user import TFRecommender
@@ -103,7 +103,7 @@ def group_of(product_ids: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def test_candidates_are_registered_under_their_names() -> None:
-    assert set(CANDIDATES) == {"popularity", "item_knn", "tf_item2user", "random"}
+    assert set(CANDIDATES) == {"popularity", "item_knn", "ease", "tf_item2user", "random"}
     assert CANDIDATES["popularity"] is PopularityRecommender
     assert CANDIDATES["item_knn"] is ItemKNNRecommender
     assert CANDIDATES["tf_item2user"] is TFRecommender
@@ -197,6 +197,7 @@ def test_k_must_be_positive(name, fitted, shop) -> None:
 
 def test_taste_models_beat_popularity_on_planted_taste(recall) -> None:
     assert recall["item_knn"] >= recall["popularity"] + 0.08, recall
+    assert recall["ease"] >= recall["popularity"] + 0.08, recall
     assert recall["tf_item2user"] >= recall["popularity"] + 0.08, recall
 
 
@@ -204,7 +205,7 @@ def test_the_random_ranking_has_no_skill(recall) -> None:
     assert recall["random"] < recall["popularity"], recall
 
 
-@pytest.mark.parametrize("name", ["item_knn", "tf_item2user"])
+@pytest.mark.parametrize("name", ["item_knn", "ease", "tf_item2user"])
 def test_similar_products_share_the_planted_taste(name, fitted) -> None:
     similar = fitted[name].similar_products(5)
     grouped = similar[group_of(similar["product_id"]) > 0]
@@ -217,7 +218,7 @@ def test_taste_models_recommend_the_customers_group(fitted, shop) -> None:
     history, _ = shop
     customers = history["customer_id"].unique()
     customer_group = (customers - 1) // CUSTOMERS_PER_GROUP + 1
-    for name in ("item_knn", "tf_item2user"):
+    for name in ("item_knn", "ease", "tf_item2user"):
         recs = fitted[name].recommend(history, customers, 5)
         group = dict(zip(customers, customer_group, strict=True))
         own = group_of(recs["product_id"]) == recs["customer_id"].map(group).to_numpy()
@@ -262,6 +263,40 @@ def test_popularity_counts_recent_purchases_back_from_as_of_not_from_the_newest_
     assert model.fitted["as_of"] == now.isoformat()
     # Without as_of the newest row is the anchor, and the skewed row wins alone.
     assert PopularityRecommender().fit(interactions).top_products(1)["product_id"].tolist() == [30]
+
+
+def test_recency_weights_halve_every_half_life_and_never_grow() -> None:
+    as_of = pd.Timestamp("2025-03-01")
+    frame = pd.DataFrame(
+        {
+            "weight": [8.0, 8.0, 8.0, 8.0],
+            "last_at": [
+                as_of,
+                as_of - pd.Timedelta(days=2),
+                as_of - pd.Timedelta(days=4),
+                as_of + pd.Timedelta(days=1),
+            ],
+        }
+    )
+    np.testing.assert_allclose(recency_weights(frame, as_of, 2.0), [8.0, 4.0, 2.0, 8.0])
+    np.testing.assert_allclose(recency_weights(frame, as_of, 0.0), [8.0] * 4)
+
+
+def test_with_a_half_life_the_recent_history_leads_the_recommendations() -> None:
+    day = pd.Timestamp("2025-03-01")
+    # Two clusters of products bought together: {1, 2} and {3, 4}. Customer 9 looked at 1 long
+    # ago, heavily, and at 3 yesterday, lightly.
+    rows = [
+        (c, p, 5.0, 1, day - pd.Timedelta(days=30))
+        for c in range(10, 50)
+        for p in ((1, 2) if c % 2 else (3, 4))
+    ]
+    rows += [(9, 1, 6.0, 0, day - pd.Timedelta(days=60)), (9, 3, 1.0, 0, day - pd.Timedelta(days=1))]
+    frame = pd.DataFrame(rows, columns=["customer_id", "product_id", "weight", "purchases", "last_at"])
+    plain = ItemKNNRecommender().fit(frame, as_of=day)
+    fading = ItemKNNRecommender(half_life_days=7.0).fit(frame, as_of=day)
+    assert plain.recommend(frame, np.array([9]), 1, as_of=day)["product_id"].tolist() == [2]
+    assert fading.recommend(frame, np.array([9]), 1, as_of=day)["product_id"].tolist() == [4]
 
 
 # ---------------------------------------------------------------------------- save / load

@@ -40,6 +40,8 @@ SCORING_MAX_CELLS = 8_000_000
 RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score"]
 SIMILAR_COLUMNS = ["product_id", "rank", "similar_product_id", "score"]
 HISTORY_COLUMNS = ("customer_id", "product_id", "weight", "purchases")
+# The weight one purchase adds to an interaction (include/sql/recommendations/extract_interactions.sql).
+PURCHASE_WEIGHT = 5.0
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -95,16 +97,34 @@ class History:
         return len(self.customer_ids)
 
 
+def recency_weights(
+    interactions: pd.DataFrame, as_of: datetime | pd.Timestamp, half_life_days: float
+) -> np.ndarray:
+    """Each row's weight, halved for every `half_life_days` its `last_at` lies before `as_of`.
+
+    Rows dated after `as_of` count fully. `half_life_days` 0 leaves the weights as they are.
+    """
+    weight = interactions["weight"].to_numpy(np.float64)
+    if not half_life_days:
+        return weight
+    age_days = (pd.Timestamp(as_of) - pd.to_datetime(interactions["last_at"])) / pd.Timedelta(days=1)
+    return weight * np.power(0.5, np.clip(age_days.to_numpy(np.float64), 0.0, None) / half_life_days)
+
+
 def build_history(
     interactions: pd.DataFrame,
     products: np.ndarray,
     customer_ids: np.ndarray | None = None,
     *,
     checked: bool = False,
+    half_life_days: float = 0.0,
+    as_of: datetime | pd.Timestamp | None = None,
 ) -> History:
     """The histories of `customer_ids` (all customers when None) over the known `products`.
 
-    `checked` skips validating the frame again when the caller has just done so.
+    With `half_life_days`, each interaction's weight decays with its age at `as_of` (see
+    `recency_weights`). `checked` skips validating the frame again when the caller has just
+    done so.
     """
     missing = [c for c in HISTORY_COLUMNS if c not in interactions.columns]
     if missing:
@@ -121,7 +141,14 @@ def build_history(
     ids, row = np.unique(customers[known], return_inverse=True)
     column = column[known]
     shape = (len(ids), len(products))
-    weights = sp.csr_matrix((frame["weight"].to_numpy(np.float64)[known], (row, column)), shape=shape)
+    if half_life_days and as_of is None:
+        raise ValueError("recency weighting needs the moment the history is as of")
+    weight = (
+        recency_weights(frame, as_of, half_life_days)
+        if half_life_days
+        else frame["weight"].to_numpy(np.float64)
+    )
+    weights = sp.csr_matrix((weight[known], (row, column)), shape=shape)
     bought = frame["purchases"].to_numpy(np.float64)[known] > 0
     purchased = sp.csr_matrix(
         (np.ones(int(bought.sum()), dtype=bool), (row[bought], column[bought])), shape=shape
@@ -209,8 +236,13 @@ class Recommender(Model):
     # The columns `fit` needs.
     fit_columns: ClassVar[tuple[str, ...]] = HISTORY_COLUMNS
 
-    def __init__(self) -> None:
+    def __init__(self, half_life_days: float = 0.0) -> None:
         super().__init__()
+        # How fast a customer's history fades: an interaction's weight halves every this many
+        # days before the moment recommended for (0: no decay). Every candidate takes it.
+        self.half_life_days = float(half_life_days)
+        if self.half_life_days < 0:
+            raise ValueError(f"half_life_days must be >= 0, got {half_life_days}")
         self._products: np.ndarray | None = None
 
     # ---- what subclasses provide
@@ -280,7 +312,14 @@ class Recommender(Model):
         known = index_of(self.products, frame["product_id"].to_numpy(np.int64)) >= 0
         return np.unique(frame["customer_id"].to_numpy(np.int64)[known])
 
-    def recommend(self, interactions: pd.DataFrame, customer_ids: np.ndarray, k: int) -> pd.DataFrame:
+    def recommend(
+        self,
+        interactions: pd.DataFrame,
+        customer_ids: np.ndarray,
+        k: int,
+        *,
+        as_of: datetime | pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
         """Top-k products for each given customer with usable history.
 
         Args:
@@ -288,13 +327,19 @@ class Recommender(Model):
             customer_ids: customers to score; those without a history row on a known product
                 are absent from the result.
             k: products per customer.
+            as_of: the moment recommended for, from which `half_life_days` counts back
+                (default: the newest `last_at` of the histories).
 
         Returns:
             customer_id, rank (1..k), product_id, score; sorted by customer and rank, scores
             non-increasing within a customer; never a product the customer purchased.
         """
         k = check_k(k)
-        history = build_history(interactions, self.products, customer_ids)
+        if self.half_life_days and as_of is None:
+            as_of = pd.to_datetime(interactions["last_at"]).max()
+        history = build_history(
+            interactions, self.products, customer_ids, half_life_days=self.half_life_days, as_of=as_of
+        )
         frames = []
         step = batch_rows(len(self.products))
         for start in range(0, history.n_customers, step):

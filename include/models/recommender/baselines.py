@@ -49,8 +49,13 @@ class PopularityRecommender(ArrayRecommender):
     fit_columns: ClassVar[tuple[str, ...]] = (*HISTORY_COLUMNS, "last_at")
     _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "score", "order", "neighbour_idx", "neighbour_score")
 
-    def __init__(self, recent_days: int = POPULARITY_RECENT_DAYS, neighbours: int = KNN_NEIGHBOURS) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        recent_days: int = POPULARITY_RECENT_DAYS,
+        neighbours: int = KNN_NEIGHBOURS,
+        half_life_days: float = 0.0,
+    ) -> None:
+        super().__init__(half_life_days)
         self.recent_days = int(recent_days)
         self.neighbours = int(neighbours)
         self._score: np.ndarray = np.zeros(0)  # per product index
@@ -130,24 +135,81 @@ class PopularityRecommender(ArrayRecommender):
 # -------------------------------------------------------------------------------- item-kNN
 
 
-class ItemKNNRecommender(ArrayRecommender):
-    """Item-item cosine similarity on the customer x product weight matrix.
+class NeighbourRecommender(ArrayRecommender):
+    """A recommender that scores with a sparse product x product weight matrix.
 
-    Each product keeps its `neighbours` most similar products. A customer's score for a
-    product is the sum over their history of weight * similarity. Products no history item
-    points to are ranked after all others by popularity (total weight), with score 0.
+    Each product keeps its strongest `neighbours` weights. A customer's score for a product is
+    the sum over their history of (input weight) x (weight from that history product); products
+    no history product points to are ranked after all others by popularity, with score 0.
+    Subclasses fill `_neighbour_idx` / `_neighbour_score` (-inf marks an empty slot) in `_fit`
+    and may transform the history weights (`_input`).
     """
 
-    name: ClassVar[str] = "item_knn"
     _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "neighbour_idx", "neighbour_score", "prior")
 
-    def __init__(self, neighbours: int = KNN_NEIGHBOURS) -> None:
-        super().__init__()
+    def __init__(self, neighbours: int, half_life_days: float) -> None:
+        super().__init__(half_life_days)
         self.neighbours = int(neighbours)
         self._neighbour_idx: np.ndarray = np.zeros((0, 0), np.int32)
         self._neighbour_score: np.ndarray = np.zeros((0, 0))
         self._prior: np.ndarray = np.zeros(0)  # popularity tie-break in (-1, 0)
         self._similarity: sp.csr_matrix | None = None
+
+    def _input(self, weights: sp.csr_matrix) -> sp.csr_matrix:
+        """The history weights the neighbour weights apply to (as given, by default)."""
+        return weights
+
+    def _set_prior(self, history: History) -> None:
+        n_products = len(self.products)
+        weight = np.asarray(history.weights.sum(axis=0)).ravel()
+        order = np.lexsort((self.products, -weight))
+        self._prior = np.empty(n_products)
+        self._prior[order] = -np.arange(1, n_products + 1) / (n_products + 1)
+        self._similarity = None
+
+    @property
+    def similarity(self) -> sp.csr_matrix:
+        """The sparse product x product matrix of kept neighbour weights."""
+        if self._similarity is None:
+            n_products = len(self.products)
+            valid = np.isfinite(self._neighbour_score)
+            rows = np.broadcast_to(np.arange(n_products)[:, None], valid.shape)[valid]
+            self._similarity = sp.csr_matrix(
+                (self._neighbour_score[valid], (rows, self._neighbour_idx[valid])),
+                shape=(n_products, n_products),
+            )
+        return self._similarity
+
+    def _top_k(
+        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores = (self._input(weights) @ self.similarity).toarray()
+        keys = np.where(scores > 0, scores, self._prior)
+        keys[purchased.toarray()] = -np.inf
+        indices, top = top_k_dense(keys, k)
+        return indices, np.where(np.isfinite(top), np.maximum(top, 0.0), -np.inf)
+
+    def similar_products(self, k: int) -> pd.DataFrame:
+        """The products with the largest positive weights (at most `neighbours`)."""
+        positive = np.where(self._neighbour_score > 0, self._neighbour_score, -np.inf)
+        order = np.argsort(-positive, axis=1, kind="stable")
+        return self._similar_from(
+            np.take_along_axis(self._neighbour_idx, order, axis=1),
+            np.take_along_axis(positive, order, axis=1),
+            k,
+        )
+
+
+class ItemKNNRecommender(NeighbourRecommender):
+    """Item-item cosine similarity on the customer x product weight matrix.
+
+    Each product keeps its `neighbours` most similar products (positive similarity only).
+    """
+
+    name: ClassVar[str] = "item_knn"
+
+    def __init__(self, neighbours: int = KNN_NEIGHBOURS, half_life_days: float = 0.0) -> None:
+        super().__init__(neighbours, half_life_days)
 
     def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         started = time.perf_counter()
@@ -165,43 +227,13 @@ class ItemKNNRecommender(ArrayRecommender):
             return block
 
         self._neighbour_idx, self._neighbour_score = top_neighbours(n_products, self.neighbours, cosine)
-        weight = np.asarray(matrix.sum(axis=0)).ravel()
-        order = np.lexsort((self.products, -weight))
-        self._prior = np.empty(n_products)
-        self._prior[order] = -np.arange(1, n_products + 1) / (n_products + 1)
-        self._similarity = None
+        self._set_prior(history)
         log.info(
             "item_knn fitted on %d interactions, %d products in %.1fs",
             len(interactions),
             n_products,
             time.perf_counter() - started,
         )
-
-    @property
-    def similarity(self) -> sp.csr_matrix:
-        """The sparse product x product matrix of kept neighbour similarities."""
-        if self._similarity is None:
-            n_products = len(self.products)
-            valid = np.isfinite(self._neighbour_score)
-            rows = np.broadcast_to(np.arange(n_products)[:, None], valid.shape)[valid]
-            self._similarity = sp.csr_matrix(
-                (self._neighbour_score[valid], (rows, self._neighbour_idx[valid])),
-                shape=(n_products, n_products),
-            )
-        return self._similarity
-
-    def _top_k(
-        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        scores = (weights @ self.similarity).toarray()
-        keys = np.where(scores > 0, scores, self._prior)
-        keys[purchased.toarray()] = -np.inf
-        indices, top = top_k_dense(keys, k)
-        return indices, np.where(np.isfinite(top), np.maximum(top, 0.0), -np.inf)
-
-    def similar_products(self, k: int) -> pd.DataFrame:
-        """Most cosine-similar products (at most `neighbours`, only positive similarity)."""
-        return self._similar_from(self._neighbour_idx, self._neighbour_score, k)
 
 
 # -------------------------------------------------------------------------------- random
@@ -218,8 +250,8 @@ class RandomRecommender(ArrayRecommender):
     name: ClassVar[str] = "random"
     _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "order")
 
-    def __init__(self, seed: int = RANDOM_SEED) -> None:
-        super().__init__()
+    def __init__(self, seed: int = RANDOM_SEED, half_life_days: float = 0.0) -> None:
+        super().__init__(half_life_days)
         self.seed = int(seed)
         self._order: np.ndarray = np.zeros(0, np.int64)  # product indices in random order
 

@@ -8,6 +8,7 @@ a model cannot use (none of their products is known to it) counts as a miss for 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ class HoldoutCustomers:
     relevant: list[set[int]]  # per customer: products bought in the holdout, not bought before
     cold: int  # holdout buyers without any history: they get popularity, and are not judged
     catalogue: int  # products in history or holdout, for coverage
+    as_of: datetime | None = None  # where the history ends and the holdout begins
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -38,12 +40,15 @@ class RankingResult:
     recall: np.ndarray
 
 
-def holdout_customers(history: pd.DataFrame, holdout: pd.DataFrame) -> HoldoutCustomers:
+def holdout_customers(
+    history: pd.DataFrame, holdout: pd.DataFrame, *, as_of: datetime | None = None
+) -> HoldoutCustomers:
     """The holdout buyers with some history and at least one new purchase.
 
     Args:
         history: the interactions models recommend from (before the holdout).
         holdout: customer_id, product_id of purchases in the holdout.
+        as_of: the start of the holdout (recency weighting counts back from it).
 
     Raises:
         ValueError: on malformed frames or when no holdout customer can be judged.
@@ -75,6 +80,7 @@ def holdout_customers(history: pd.DataFrame, holdout: pd.DataFrame) -> HoldoutCu
         relevant=list(relevant),
         cold=len(buyers) - len(known),
         catalogue=len(catalogue),
+        as_of=as_of,
     )
 
 
@@ -89,7 +95,7 @@ def evaluate_recommender(
         someone); and the per-customer ndcg and recall arrays.
     """
     k = check_k(k)
-    recs = model.recommend(history, customers.customer_ids, k)
+    recs = model.recommend(history, customers.customer_ids, k, as_of=customers.as_of)
     lists = recs.sort_values(["customer_id", "rank"]).groupby("customer_id")["product_id"].agg(list)
     recommended = [lists.get(customer, []) for customer in customers.customer_ids]
     ndcg = ndcg_values(recommended, customers.relevant, k)

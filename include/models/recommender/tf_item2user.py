@@ -124,8 +124,9 @@ class TFRecommender(Recommender):
         learning_rate: float = LEARNING_RATE,
         max_history: int = MAX_HISTORY,
         seed: int = SEED,
+        half_life_days: float = 0.0,
     ) -> None:
-        super().__init__()
+        super().__init__(half_life_days)
         self.embedding_dim = int(embedding_dim)
         self.hidden_units = int(hidden_units)
         self.epochs = int(epochs)

@@ -1,0 +1,183 @@
+"""EASE: a linear item-to-item model with a closed-form solution (Steck, WWW 2019).
+
+The weights B minimise ||X - XB||² + λ||B||² with a zero diagonal (no product explains
+itself). With P = (XᵀX + λI)⁻¹, the solution is B = I - P · diag(1 / diag(P)). It is one of the
+strongest simple recommenders on public benchmarks, and it costs one dense products x products
+solve, so this implementation
+
+- models at most `max_products` products, the most interacted-with (the rest are recommended
+  only through popularity), and solves by Cholesky in float32;
+- chooses λ on a validation split *inside* the training window (the purchases of its last
+  `validation_days`, predicted from the interactions before them) unless `l2` is given;
+- keeps the `neighbours` largest weights per product, so the saved model is sparse and is
+  scored like item-kNN.
+
+Histories enter as log1p of their interaction weights, so one heavily viewed product does not
+drown the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from include.models.recommender.base import PURCHASE_WEIGHT, History, build_history, top_k_dense
+from include.models.recommender.baselines import NeighbourRecommender
+
+log = logging.getLogger(__name__)
+
+# Products modelled at most (the most interacted-with): the solve costs products³.
+EASE_MAX_PRODUCTS = 8000
+# Weights kept per product (largest magnitude): the sparse model that is saved and scored.
+EASE_NEIGHBOURS = 500
+# λ tried when none is given, as multiples of the mean diagonal of XᵀX.
+EASE_L2_GRID = (0.0625, 0.25, 1.0, 4.0, 16.0)
+# Days at the end of the training window whose purchases choose λ.
+EASE_VALIDATION_DAYS = 7
+# Validation customers at most (a seeded sample), and the cut-off of the validation NDCG.
+EASE_VALIDATION_CUSTOMERS = 5000
+EASE_VALIDATION_K = 10
+EASE_SEED = 11
+
+
+def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+    """B = I - P diag(1/diag(P)) with P = (gram + l2 I)⁻¹ and a zero diagonal (float32)."""
+    from scipy.linalg import lapack
+
+    system = np.array(gram, dtype=np.float32, copy=True)
+    system[np.diag_indices_from(system)] += np.float32(l2)
+    factor, info = lapack.spotrf(system, lower=False, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"XᵀX + {l2} I is not positive definite (potrf info {info})")
+    inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"inverting the Cholesky factor failed (potri info {info})")
+    inverse = np.triu(inverse) + np.triu(inverse, 1).T
+    weights = -inverse / np.diag(inverse)[None, :]
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
+def _strongest(weights: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the n largest-magnitude weights per row, by magnitude."""
+    n = min(n, weights.shape[1] - 1)
+    part = np.argpartition(-np.abs(weights), n, axis=1)[:, :n]
+    values = np.take_along_axis(weights, part, axis=1)
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+class EASERecommender(NeighbourRecommender):
+    """EASE over the most interacted-with products (see the module docstring)."""
+
+    name: ClassVar[str] = "ease"
+
+    def __init__(
+        self,
+        l2: float = 0.0,
+        max_products: int = EASE_MAX_PRODUCTS,
+        neighbours: int = EASE_NEIGHBOURS,
+        validation_days: int = EASE_VALIDATION_DAYS,
+        half_life_days: float = 0.0,
+    ) -> None:
+        super().__init__(neighbours, half_life_days)
+        self.l2 = float(l2)  # 0: choose on the validation split
+        self.max_products = int(max_products)
+        self.validation_days = int(validation_days)
+        if self.l2 < 0 or self.max_products < 2:
+            raise ValueError("EASE needs l2 >= 0 and max_products >= 2")
+
+    def _input(self, weights: sp.csr_matrix) -> sp.csr_matrix:
+        return weights.log1p()
+
+    def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
+        started = time.perf_counter()
+        n_products = len(self.products)
+        counts = np.diff(history.weights.tocsc().indptr)
+        kept = np.sort(np.lexsort((self.products, -counts))[: self.max_products])
+        matrix = self._input(history.weights)[:, kept]
+        gram = (matrix.T @ matrix).toarray()
+        scale = float(np.mean(np.diag(gram))) or 1.0
+        l2 = self.l2 or self._choose_l2(interactions, as_of, kept, scale)
+        weights = ease_weights(gram, l2)
+        idx, values = _strongest(weights, self.neighbours)
+        width = idx.shape[1]
+        self._neighbour_idx = np.zeros((n_products, width), np.int32)
+        self._neighbour_score = np.full((n_products, width), -np.inf)
+        self._neighbour_idx[kept] = kept[idx]
+        self._neighbour_score[kept] = np.where(values != 0, values, -np.inf)
+        self._set_prior(history)
+        self.fitted.update({"l2": l2, "modelled_products": len(kept)})
+        log.info(
+            "ease fitted on %d interactions, %d of %d products, l2 %.3g, in %.1fs",
+            len(interactions),
+            len(kept),
+            n_products,
+            l2,
+            time.perf_counter() - started,
+        )
+
+    def _choose_l2(
+        self, interactions: pd.DataFrame, as_of: pd.Timestamp, kept: np.ndarray, scale: float
+    ) -> float:
+        """The λ of `EASE_L2_GRID` (times `scale`) with the best NDCG on the validation split:
+        purchases of the last `validation_days` predicted from the interactions before them."""
+        cut = pd.Timestamp(as_of) - pd.Timedelta(days=self.validation_days)
+        last_at = pd.to_datetime(interactions["last_at"])
+        late = (last_at >= cut).to_numpy()
+        targets = interactions[late & (interactions["purchases"] > 0).to_numpy()]
+        # As in the holdout, a product viewed or carted before it was bought stays in the
+        # history: a late pair keeps the weight of its interactions other than purchases
+        # (dated at the cut, not purchased), a late pair without purchases is left out.
+        earlier = targets.assign(
+            weight=targets["weight"] - PURCHASE_WEIGHT * targets["purchases"], purchases=0, last_at=cut
+        )
+        before = pd.concat([interactions[~late], earlier[earlier["weight"] > 0]], ignore_index=True)
+        products = self.products[kept]
+        seen = build_history(before, products, half_life_days=self.half_life_days, as_of=cut)
+        customers = np.intersect1d(seen.customer_ids, targets["customer_id"].to_numpy(np.int64))
+        if len(customers) == 0 or seen.weights.nnz == 0:
+            log.warning(
+                "ease: no validation customers before %s; using l2 = %g x scale", cut, EASE_L2_GRID[1]
+            )
+            return EASE_L2_GRID[1] * scale
+        rng = np.random.default_rng(EASE_SEED)
+        if len(customers) > EASE_VALIDATION_CUSTOMERS:
+            customers = np.sort(rng.choice(customers, EASE_VALIDATION_CUSTOMERS, replace=False))
+        matrix = self._input(seen.weights)
+        gram = (matrix.T @ matrix).toarray()
+        rows = np.searchsorted(seen.customer_ids, customers)
+        inputs = matrix[rows]
+        exclude = seen.purchased[rows].toarray()
+        wanted = targets[targets["customer_id"].isin(customers)]
+        relevant = wanted.groupby("customer_id")["product_id"].agg(set).reindex(customers)
+        relevant = [r if isinstance(r, set) else set() for r in relevant]
+        scores_by_l2 = {}
+        for factor in EASE_L2_GRID:
+            l2 = factor * scale
+            keys = (inputs @ ease_weights(gram, l2)).astype(np.float64)
+            keys[exclude] = -np.inf
+            top, _ = top_k_dense(np.asarray(keys), EASE_VALIDATION_K)
+            scores_by_l2[l2] = _mean_ndcg([list(products[t]) for t in top], relevant)
+        best = max(scores_by_l2, key=lambda l2: (scores_by_l2[l2], -l2))
+        self.fitted["validation_ndcg"] = {f"{k:.6g}": round(v, 6) for k, v in scores_by_l2.items()}
+        log.info(
+            "ease: validation NDCG@%d by l2 %s -> %.4g",
+            EASE_VALIDATION_K,
+            self.fitted["validation_ndcg"],
+            best,
+        )
+        return best
+
+
+def _mean_ndcg(recommended: list[list[int]], relevant: list[set[int]]) -> float:
+    from include.metrics import ndcg_values
+
+    if not any(relevant):
+        return 0.0
+    return float(np.nanmean(ndcg_values(recommended, relevant, EASE_VALIDATION_K)))

@@ -1,0 +1,60 @@
+"""EASE: the closed form against a hand-solved case, the choice of λ, the sparse model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from include.models.recommender.ease import EASERecommender, ease_weights
+from tests.models.test_recommender import planted_shop
+
+
+def test_ease_weights_match_a_hand_solved_case() -> None:
+    # X = [[1,1,0],[1,0,1],[0,1,1]] gives XᵀX = [[2,1,1],[1,2,1],[1,1,2]]. With λ = 1,
+    # XᵀX + I = 2I + J (J: all ones), whose inverse is I/2 - J/10: diagonal 0.4, elsewhere -0.1.
+    # B_ij = -P_ij / P_jj = 0.25 off the diagonal, and the diagonal is 0.
+    x = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=float)
+    np.testing.assert_allclose(ease_weights(x.T @ x, 1.0), 0.25 * (np.ones((3, 3)) - np.eye(3)), rtol=1e-6)
+
+
+def test_ease_weights_solve_the_constrained_least_squares_problem() -> None:
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 8)) < 0.3).astype(float)
+    gram, l2 = x.T @ x, 3.0
+    weights = ease_weights(gram, l2).astype(float)
+    assert np.allclose(np.diag(weights), 0)
+    # Stationarity with a Lagrange multiplier per column: (G + λI) B - G = -diag(μ), i.e. the
+    # off-diagonal entries of (G + λI) B - G vanish.
+    residual = (gram + l2 * np.eye(8)) @ weights - gram
+    np.testing.assert_allclose(residual - np.diag(np.diag(residual)), 0, atol=1e-4)
+
+
+def test_ease_chooses_l2_on_the_validation_split_and_records_it() -> None:
+    history, _ = planted_shop()
+    model = EASERecommender(validation_days=10).fit(history, as_of=history["last_at"].max())
+    grid = model.fitted["validation_ndcg"]
+    assert len(grid) == 5 and all(0 <= v <= 1 for v in grid.values())
+    assert f"{model.fitted['l2']:.6g}" in grid
+    assert grid[f"{model.fitted['l2']:.6g}"] == max(grid.values())
+    given = EASERecommender(l2=7.5).fit(history)
+    assert given.fitted["l2"] == 7.5 and "validation_ndcg" not in given.fitted
+
+
+def test_ease_models_only_the_most_interacted_products_and_keeps_a_sparse_model() -> None:
+    history, _ = planted_shop()
+    model = EASERecommender(l2=10.0, max_products=30, neighbours=5).fit(history)
+    assert model.fitted["modelled_products"] == 30
+    modelled = np.isfinite(model._neighbour_score).any(axis=1)
+    assert modelled.sum() == 30 and model._neighbour_score.shape[1] == 5
+    counts = history.groupby("product_id").size().reindex(model.products).to_numpy()
+    assert counts[modelled].min() >= counts[~modelled].max()
+    recs = model.recommend(history, history["customer_id"].unique()[:20], 5)
+    assert (recs.groupby("customer_id").size() == 5).all()
+
+
+def test_ease_refuses_bad_settings() -> None:
+    with pytest.raises(ValueError, match="l2 >= 0"):
+        EASERecommender(l2=-1.0)
+    with pytest.raises(ValueError, match="half_life_days"):
+        EASERecommender(half_life_days=-2)
+    assert isinstance(EASERecommender().params()["l2"], float)

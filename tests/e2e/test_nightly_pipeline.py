@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from include import publish, warehouse
-from include.models import catalogue
 from include.dag_runs import DagRunFailed, run_dag
+from include.models import catalogue
 from tests.e2e.conftest import AS_OF, LAST_DAY, RECS_CONF, RISK_CONF
 from tests.helpers import read_sql as _read
 

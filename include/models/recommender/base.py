@@ -91,10 +91,21 @@ class History:
     customer_ids: np.ndarray  # sorted, one per row
     weights: sp.csr_matrix  # interaction weights
     purchased: sp.csr_matrix  # True where the customer purchased the product
+    # When each interaction last happened, in days since 1970 (same pattern as `weights`).
+    last_days: sp.csr_matrix | None = None
 
     @property
     def n_customers(self) -> int:
         return len(self.customer_ids)
+
+    def rows(self, start: int, stop: int) -> History:
+        """The histories of rows [start, stop)."""
+        return History(
+            self.customer_ids[start:stop],
+            self.weights[start:stop],
+            self.purchased[start:stop],
+            None if self.last_days is None else self.last_days[start:stop],
+        )
 
 
 def recency_weights(
@@ -153,7 +164,11 @@ def build_history(
     purchased = sp.csr_matrix(
         (np.ones(int(bought.sum()), dtype=bool), (row[bought], column[bought])), shape=shape
     )
-    return History(ids, weights, purchased)
+    last_days = None
+    if "last_at" in frame.columns:
+        days = (pd.to_datetime(frame["last_at"]) - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+        last_days = sp.csr_matrix((days.to_numpy(np.float64)[known], (row, column)), shape=shape)
+    return History(ids, weights, purchased, last_days)
 
 
 def batch_rows(n_products: int) -> int:
@@ -253,9 +268,7 @@ class Recommender(Model):
         `as_of` the moment the data ends."""
 
     @abc.abstractmethod
-    def _top_k(
-        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Product indices and scores (rows x <= k), best first, for a batch of histories.
 
         Purchased products must be excluded; -inf marks an empty slot (always trailing).
@@ -344,7 +357,7 @@ class Recommender(Model):
         step = batch_rows(len(self.products))
         for start in range(0, history.n_customers, step):
             stop = min(start + step, history.n_customers)
-            indices, scores = self._top_k(history.weights[start:stop], history.purchased[start:stop], k)
+            indices, scores = self._top_k(history.rows(start, stop), k)
             frames.append(
                 ranked_frame(
                     history.customer_ids[start:stop], self.products, indices, scores, RECOMMENDATION_COLUMNS

@@ -110,9 +110,8 @@ class PopularityRecommender(ArrayRecommender):
             }
         )
 
-    def _top_k(
-        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
+        purchased = batch.purchased
         # Only the first k + (most purchases of anyone in the batch) popular products can make it.
         most_bought = int(np.diff(purchased.indptr).max(initial=0))
         candidates = self._order[: k + most_bought]
@@ -180,9 +179,8 @@ class NeighbourRecommender(ArrayRecommender):
             )
         return self._similarity
 
-    def _top_k(
-        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
+        weights, purchased = batch.weights, batch.purchased
         scores = (self._input(weights) @ self.similarity).toarray()
         keys = np.where(scores > 0, scores, self._prior)
         keys[purchased.toarray()] = -np.inf
@@ -258,9 +256,8 @@ class RandomRecommender(ArrayRecommender):
     def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         self._order = np.random.default_rng(self.seed).permutation(len(self.products))
 
-    def _top_k(
-        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
+        purchased = batch.purchased
         n = len(self.products)
         keys = np.empty(n)
         keys[self._order] = np.arange(n, 0, -1) / n  # earlier in the order scores higher

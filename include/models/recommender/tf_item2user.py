@@ -191,9 +191,8 @@ class TFRecommender(Recommender):
             time.perf_counter() - started,
         )
 
-    def _top_k(
-        self, weights: sp.csr_matrix, purchased: sp.csr_matrix, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
+        weights, purchased = batch.weights, batch.purchased
         import tensorflow as tf
 
         items, values = _padded_history(weights, self.max_history)

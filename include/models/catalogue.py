@@ -22,7 +22,7 @@ MODEL_CLASSES: dict[str, dict[str, str]] = {
         "popularity": "include.models.recommender.baselines:PopularityRecommender",
         "item_knn": "include.models.recommender.baselines:ItemKNNRecommender",
         "ease": "include.models.recommender.ease:EASERecommender",
-        "tf_item2user": "include.models.recommender.tf_item2user:TFRecommender",
+        "tf_next_item": "include.models.recommender.tf_next_item:TFNextItemRecommender",
         # Ranks at random: a sanity check that the promotion gate refuses a model with no skill.
         "random": "include.models.recommender.baselines:RandomRecommender",
     },
@@ -37,7 +37,7 @@ MODEL_CLASSES: dict[str, dict[str, str]] = {
 
 # What a nightly run trains when the `candidates` Param is left at its default.
 DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
-    "recommender": ("popularity", "item_knn", "ease", "tf_item2user"),
+    "recommender": ("popularity", "item_knn", "ease", "tf_next_item"),
     "order_risk": ("logistic_regression", "gradient_boosting", "tf_mlp"),
 }
 

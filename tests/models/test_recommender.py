@@ -13,7 +13,7 @@ from include.models.catalogue import candidate_names, load_model, model_class
 from include.models.recommender.base import Recommender, recency_weights
 from include.models.recommender.baselines import ItemKNNRecommender, PopularityRecommender, RandomRecommender
 from include.models.recommender.evaluation import evaluate_recommender, holdout_customers
-from include.models.recommender.tf_item2user import TFRecommender
+from include.models.recommender.tf_next_item import TFNextItemRecommender
 
 CANDIDATES = {name: model_class("recommender", name) for name in candidate_names("recommender")}
 
@@ -103,10 +103,10 @@ def group_of(product_ids: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def test_candidates_are_registered_under_their_names() -> None:
-    assert set(CANDIDATES) == {"popularity", "item_knn", "ease", "tf_item2user", "random"}
+    assert set(CANDIDATES) == {"popularity", "item_knn", "ease", "tf_next_item", "random"}
     assert CANDIDATES["popularity"] is PopularityRecommender
     assert CANDIDATES["item_knn"] is ItemKNNRecommender
-    assert CANDIDATES["tf_item2user"] is TFRecommender
+    assert CANDIDATES["tf_next_item"] is TFNextItemRecommender
     assert CANDIDATES["random"] is RandomRecommender
     assert all(cls.name == name and cls.family == "recommender" for name, cls in CANDIDATES.items())
 
@@ -198,14 +198,14 @@ def test_k_must_be_positive(name, fitted, shop) -> None:
 def test_taste_models_beat_popularity_on_planted_taste(recall) -> None:
     assert recall["item_knn"] >= recall["popularity"] + 0.08, recall
     assert recall["ease"] >= recall["popularity"] + 0.08, recall
-    assert recall["tf_item2user"] >= recall["popularity"] + 0.08, recall
+    assert recall["tf_next_item"] >= recall["popularity"] + 0.08, recall
 
 
 def test_the_random_ranking_has_no_skill(recall) -> None:
     assert recall["random"] < recall["popularity"], recall
 
 
-@pytest.mark.parametrize("name", ["item_knn", "ease", "tf_item2user"])
+@pytest.mark.parametrize("name", ["item_knn", "ease", "tf_next_item"])
 def test_similar_products_share_the_planted_taste(name, fitted) -> None:
     similar = fitted[name].similar_products(5)
     grouped = similar[group_of(similar["product_id"]) > 0]
@@ -218,7 +218,7 @@ def test_taste_models_recommend_the_customers_group(fitted, shop) -> None:
     history, _ = shop
     customers = history["customer_id"].unique()
     customer_group = (customers - 1) // CUSTOMERS_PER_GROUP + 1
-    for name in ("item_knn", "ease", "tf_item2user"):
+    for name in ("item_knn", "ease", "tf_next_item"):
         recs = fitted[name].recommend(history, customers, 5)
         group = dict(zip(customers, customer_group, strict=True))
         own = group_of(recs["product_id"]) == recs["customer_id"].map(group).to_numpy()
@@ -340,8 +340,8 @@ def test_load_refuses_a_directory_of_another_candidate(fitted, tmp_path: Path) -
 def test_tf_training_is_reproducible_with_a_seed(shop) -> None:
     history, _ = shop
     customers = history["customer_id"].unique()[:50]
-    first = TFRecommender(epochs=2).fit(history).recommend(history, customers, K)
-    second = TFRecommender(epochs=2).fit(history).recommend(history, customers, K)
+    first = TFNextItemRecommender(max_epochs=2).fit(history).recommend(history, customers, K)
+    second = TFNextItemRecommender(max_epochs=2).fit(history).recommend(history, customers, K)
     pd.testing.assert_frame_equal(first, second)
 
 

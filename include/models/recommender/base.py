@@ -11,7 +11,7 @@ Input frames:
     interactions: customer_id, product_id, weight (views + 3 * add_to_cart + 5 * purchases),
         purchases (count), last_at (time of the last interaction; needed by popularity's fit).
 
-Only numpy, pandas and scipy are imported here; TensorFlow lives in `tf_item2user`.
+Only numpy, pandas and scipy are imported here; TensorFlow lives in `tf_next_item`.
 """
 
 from __future__ import annotations

@@ -215,6 +215,21 @@ def top_neighbours(
     return indices, scores
 
 
+def cosine_neighbours(matrix: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each product's (column's) `n` most cosine-similar products over the rows of `matrix`,
+    positive similarity only; as `top_neighbours` returns them."""
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
+    normalised = (matrix @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))).tocsr()
+    by_product = normalised.T.tocsr()
+
+    def cosine(start: int, stop: int) -> np.ndarray:
+        block = (by_product[start:stop] @ normalised).toarray()
+        block[block <= 0] = -np.inf  # unrelated products are not neighbours
+        return block
+
+    return top_neighbours(matrix.shape[1], n, cosine)
+
+
 def ranked_frame(
     ids: np.ndarray,
     products: np.ndarray,

@@ -15,6 +15,7 @@ from include.models.recommender.base import (
     ArrayRecommender,
     History,
     check_k,
+    cosine_neighbours,
     index_of,
     top_k_dense,
     top_neighbours,
@@ -212,19 +213,7 @@ class ItemKNNRecommender(NeighbourRecommender):
     def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         started = time.perf_counter()
         n_products = len(self.products)
-        matrix = history.weights
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
-        normalised = (
-            matrix @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))
-        ).tocsr()
-        by_product = normalised.T.tocsr()
-
-        def cosine(start: int, stop: int) -> np.ndarray:
-            block = (by_product[start:stop] @ normalised).toarray()
-            block[block <= 0] = -np.inf  # unrelated products are not neighbours
-            return block
-
-        self._neighbour_idx, self._neighbour_score = top_neighbours(n_products, self.neighbours, cosine)
+        self._neighbour_idx, self._neighbour_score = cosine_neighbours(history.weights, self.neighbours)
         self._set_prior(history)
         log.info(
             "item_knn fitted on %d interactions, %d products in %.1fs",

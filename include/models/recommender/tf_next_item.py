@@ -39,6 +39,7 @@ from include.models.recommender.base import (
     History,
     Recommender,
     check_k,
+    cosine_neighbours,
     top_k_dense,
     top_neighbours,
 )
@@ -263,19 +264,8 @@ class TFNextItemRecommender(Recommender):
         seen.data = np.ones_like(seen.data)
         seen[held_out[0], held_out[1]] = 0
         seen.eliminate_zeros()
-        norms = np.sqrt(np.asarray(seen.sum(axis=0)).ravel())
-        normalised = (
-            seen @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))
-        ).tocsr()
-        by_product = normalised.T.tocsr()
-
-        def cosine(start: int, stop: int) -> np.ndarray:
-            block = (by_product[start:stop] @ normalised).toarray()
-            block[block <= 0] = -np.inf
-            return block
-
         # Slot 0 of every product is the product itself: interest now, purchase later.
-        idx, values = top_neighbours(len(self.products), max(self.neighbours - 1, 1), cosine)
+        idx, values = cosine_neighbours(seen, max(self.neighbours - 1, 1))
         own = np.arange(len(self.products), dtype=np.int32)[:, None]
         values = np.where(np.isfinite(values), values, 0.0)
         return np.hstack([own, idx.astype(np.int32)]), np.hstack([np.ones((len(own), 1)), values])

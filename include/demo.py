@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from include import settings, simulator, warehouse
 from include.dag_runs import run_dag
+from include.models import catalogue
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,7 @@ def leaderboard(model_name: str, metric_names: tuple[str, ...]) -> list[str]:
             f"[{interval['low']:.4f}, {interval['high']:.4f}]  {others}  {row.decision}: {row.decision_reason}"
         )
     floor = decision["floor"]
-    floor_name = next((n for n, v in decision["verdicts"].items() if v["over_floor"] is None), "base rate")
-    lines.append(f"  {'floor: ' + floor_name:<20} {primary} {floor['estimate']:.4f}")
+    lines.append(f"  {'floor: ' + catalogue.FLOOR[model_name]:<20} {primary} {floor['estimate']:.4f}")
     if decision["champion"] is not None:
         champion = decision["champion"]
         version = comparison["champion"]["model_version"]

@@ -98,6 +98,23 @@ def publish_version(
     return {"table": result.table, "version": result.version, "rows": result.row_count}
 
 
+def stage_frames(
+    frames: Mapping[str, pd.DataFrame],
+    window: RunWindow,
+    *,
+    dag_id: str,
+    run_id: str,
+    holdout_start: datetime | None = None,
+) -> Staged:
+    """Write each frame as the run's staged Parquet `<name>` and return the reference to them."""
+    return Staged(
+        window=window,
+        paths={name: staging.write_parquet(frame, dag_id, run_id, name) for name, frame in frames.items()},
+        rows={name: len(frame) for name, frame in frames.items()},
+        holdout_start=holdout_start,
+    )
+
+
 def read_shards(paths: Iterable[str]) -> Iterator[pd.DataFrame]:
     """The staged shards, one frame at a time, in a stable order."""
     return (staging.read_parquet(p) for p in sorted(paths))

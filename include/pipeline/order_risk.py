@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from include import staging, warehouse
-from include.pipeline.common import publish_version, read_shards, shard_of
+from include.pipeline.common import publish_version, read_shards, shard_of, stage_frames
 from include.pipeline.lifecycle import HoldoutResult, Lifecycle
 from include.pipeline.refs import RunWindow, ServingModel, Staged
 
@@ -42,11 +42,7 @@ def extract(window: RunWindow, *, history_days: int, run_id: str) -> dict[str, A
     if orders.empty:
         raise ValueError(f"No orders in [{start}, {window.as_of})")
     frames = {"orders": orders, "chargebacks": chargebacks}
-    return Staged(
-        window=window,
-        paths={name: staging.write_parquet(frame, DAG_ID, run_id, name) for name, frame in frames.items()},
-        rows={name: len(frame) for name, frame in frames.items()},
-    ).to_dict()
+    return stage_frames(frames, window, dag_id=DAG_ID, run_id=run_id).to_dict()
 
 
 def build_features(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from include import staging, warehouse
-from include.pipeline.common import publish_version, read_shards, shard_of
+from include.pipeline.common import publish_version, read_shards, shard_of, stage_frames
 from include.pipeline.lifecycle import HoldoutResult, Lifecycle
 from include.pipeline.refs import RunWindow, ServingModel, Staged
 
@@ -59,12 +59,7 @@ def extract(
     if holdout.empty:
         raise ValueError(f"No purchases in the holdout [{holdout_start}, {as_of}): cannot evaluate")
     frames = {"train": train, "holdout": holdout, "history": history, "active": active}
-    staged = Staged(
-        window=window,
-        paths={name: staging.write_parquet(frame, DAG_ID, run_id, name) for name, frame in frames.items()},
-        rows={name: len(frame) for name, frame in frames.items()},
-        holdout_start=holdout_start,
-    )
+    staged = stage_frames(frames, window, dag_id=DAG_ID, run_id=run_id, holdout_start=holdout_start)
     log.info("Extracted %s", staged.rows)
     return staged.to_dict()
 

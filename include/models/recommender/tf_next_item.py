@@ -34,10 +34,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from include.metrics import ndcg_values
 from include.models.recommender.base import (
     PURCHASE_WEIGHT,
     History,
     Recommender,
+    build_history,
     check_k,
     cosine_neighbours,
     top_k_dense,
@@ -65,8 +67,10 @@ LEARNING_RATE = 0.003
 L2 = 1e-6
 # Purchases per customer used as training targets at most (the latest ones).
 MAX_EXAMPLES_PER_CUSTOMER = 20
-# Customers whose latest purchase is held out to stop training, at most.
+# Customers whose latest purchase is held out to stop training, at most, and the cut-off of
+# the validation NDCG.
 VALIDATION_CUSTOMERS = 5000
+VALIDATION_K = 10
 SEED = 42
 # Rows scored per TensorFlow call.
 SCORING_BATCH = 1024
@@ -158,12 +162,10 @@ class TFNextItemRecommender(Recommender):
         tf = _tf()
         started = time.perf_counter()
         n_products = len(self.products)
-        history = History(
-            history.customer_ids,
-            self._decayed(history, as_of),
-            history.purchased,
-            history.last_days,
-        )
+        if self.half_life_days:  # the history as it will be seen when scoring: faded
+            history = build_history(
+                interactions, self.products, checked=True, half_life_days=self.half_life_days, as_of=as_of
+            )
         examples, targets, validation, held_out = self._examples(history)
         if len(targets) == 0:
             raise ValueError("no customer has a purchase after another product; cannot train")
@@ -244,16 +246,6 @@ class TFNextItemRecommender(Recommender):
             epochs,
             time.perf_counter() - started,
         )
-
-    def _decayed(self, history: History, as_of: pd.Timestamp) -> sp.csr_matrix:
-        """History weights faded by `half_life_days` (as they will be when scoring)."""
-        if not self.half_life_days or history.last_days is None:
-            return history.weights
-        as_of_days = (pd.Timestamp(as_of) - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
-        weights = history.weights.tocsr().copy()
-        age = np.clip(as_of_days - aligned_days(weights, history.last_days), 0.0, None)
-        weights.data = weights.data * np.power(0.5, age / self.half_life_days)
-        return weights
 
     def _cooccurrence(
         self, weights: sp.csr_matrix, held_out: tuple[np.ndarray, np.ndarray]
@@ -357,10 +349,8 @@ class TFNextItemRecommender(Recommender):
             ).numpy()
             for r, bought in enumerate(exclude[start:stop]):
                 logits[r, list(bought)] = -np.inf
-            top, _ = top_k_dense(logits, 10)
-            hit = top == targets[start:stop, None]
-            rank = np.argmax(hit, axis=1)
-            gains.append(np.where(hit.any(axis=1), 1.0 / np.log2(rank + 2), 0.0))
+            top, _ = top_k_dense(logits, VALIDATION_K)
+            gains.append(ndcg_values(list(top), [{t} for t in targets[start:stop]], VALIDATION_K))
         return float(np.concatenate(gains).mean())
 
     # -------------------------------------------------------------------------- the model

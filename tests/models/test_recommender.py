@@ -345,6 +345,60 @@ def test_tf_training_is_reproducible_with_a_seed(shop) -> None:
     pd.testing.assert_frame_equal(first, second)
 
 
+def test_tf_model_starts_from_the_ease_solution(shop) -> None:
+    """Untrained (no passes), the TensorFlow model ranks as EASE with the same penalty does:
+    its product -> product table is seeded from the EASE weights."""
+    from include.models.recommender.ease import EASERecommender
+
+    history, _ = shop
+    customers = history["customer_id"].unique()[:200]
+    seed_only = TFNextItemRecommender(max_epochs=0, seed_l2=50.0).fit(history)
+    ease = EASERecommender(l2=50.0).fit(history)
+    assert seed_only.fitted["epochs"] == 0
+    assert seed_only.fitted["validation_ndcg"] == seed_only.fitted["seed_validation_ndcg"]
+    ours = seed_only.recommend(history, customers, 5).groupby("customer_id")["product_id"].agg(set)
+    theirs = ease.recommend(history, customers, 5).groupby("customer_id")["product_id"].agg(set)
+    overlap = np.mean([len(ours[c] & theirs[c]) / 5 for c in customers])
+    # Not identical: the validation purchases are left out of the seed's solution.
+    assert overlap >= 0.8, overlap
+
+
+def test_tf_training_never_ends_below_its_seed_on_validation(fitted) -> None:
+    facts = fitted["tf_next_item"].fitted
+    assert facts["validation_ndcg"] >= facts["seed_validation_ndcg"] > 0
+
+
+def test_tf_examples_predict_a_purchase_from_the_days_before_it() -> None:
+    """A purchase is predicted from what the customer did before its day, as in the holdout:
+    the same day's views (of it or of others) are not in its history."""
+    day = pd.Timestamp("2025-02-01")
+    interactions = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 1, 1],
+            "product_id": [10, 11, 12, 13, 14],
+            "weight": [1.0, 6.0, 1.0, 1.0, 6.0],
+            "purchases": [0, 1, 0, 0, 1],
+            # 10 viewed, 11 bought on day 0; 12 and 13 viewed on day 3, 14 bought later that day
+            "last_at": [
+                day,
+                day + pd.Timedelta(hours=1),
+                *[day + pd.Timedelta(days=3, hours=h) for h in (1, 2, 3)],
+            ],
+        }
+    )
+    model = TFNextItemRecommender(max_history=4)
+    from include.models.recommender.base import build_history
+
+    model._products = np.array([10, 11, 12, 13, 14])
+    history = build_history(interactions, model.products)
+    examples, targets, validation, _ = model._examples(history)
+    items = np.vstack([examples[0], validation[0]])
+    every_target = np.r_[targets, validation[2]]
+    # 11 has nothing before its day: no example. 14 is predicted from day 0 alone, newest first.
+    assert list(model.products[every_target]) == [14]
+    assert list(items[0]) == [1, 0, -1, -1]
+
+
 # -------------------------------------------------------------------------------- bad input
 
 

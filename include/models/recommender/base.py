@@ -191,43 +191,54 @@ def top_k_dense(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def top_neighbours(
-    n_products: int, n: int, block_scores: Callable[[int, int], np.ndarray]
+    n_products: int,
+    n: int,
+    block_scores: Callable[[int, int], np.ndarray],
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-n other products per product, computed block by block.
 
     Args:
         n_products: catalogue size.
         n: neighbours to keep per product.
-        block_scores: (start, stop) -> dense (stop - start) x n_products scores; -inf excludes.
+        block_scores: (start, stop) -> dense (stop - start) x n_products scores of the products
+            `rows[start:stop]`; -inf excludes.
+        rows: the products to find neighbours for (default: all, in order).
 
     Returns:
-        (indices, scores), each n_products x min(n, n_products - 1); -inf marks an empty slot.
+        (indices, scores), each len(rows) x min(n, n_products - 1); -inf marks an empty slot.
     """
+    rows = np.arange(n_products) if rows is None else np.asarray(rows)
     n = min(n, max(n_products - 1, 0))
-    indices = np.zeros((n_products, n), dtype=np.int32)
-    scores = np.full((n_products, n), -np.inf)
+    indices = np.zeros((len(rows), n), dtype=np.int32)
+    scores = np.full((len(rows), n), -np.inf)
     step = batch_rows(n_products)
-    for start in range(0, n_products, step):
-        stop = min(start + step, n_products)
+    for start in range(0, len(rows), step):
+        stop = min(start + step, len(rows))
         block = np.asarray(block_scores(start, stop), dtype=np.float64)
-        block[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # never itself
+        block[np.arange(stop - start), rows[start:stop]] = -np.inf  # never itself
         indices[start:stop], scores[start:stop] = top_k_dense(block, n)
     return indices, scores
 
 
-def cosine_neighbours(matrix: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
+def cosine_neighbours(
+    matrix: sp.csr_matrix, n: int, products: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Each product's (column's) `n` most cosine-similar products over the rows of `matrix`,
-    positive similarity only; as `top_neighbours` returns them."""
+    positive similarity only, for the column indices `products` (default: all); as
+    `top_neighbours` returns them."""
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
     normalised = (matrix @ sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))).tocsr()
     by_product = normalised.T.tocsr()
+    if products is not None:
+        by_product = by_product[np.asarray(products)]
 
     def cosine(start: int, stop: int) -> np.ndarray:
         block = (by_product[start:stop] @ normalised).toarray()
         block[block <= 0] = -np.inf  # unrelated products are not neighbours
         return block
 
-    return top_neighbours(matrix.shape[1], n, cosine)
+    return top_neighbours(matrix.shape[1], n, cosine, products)
 
 
 def ranked_frame(

@@ -63,7 +63,7 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     return weights
 
 
-def _strongest(weights: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def strongest(weights: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the n largest-magnitude weights per row, by magnitude."""
     n = min(n, weights.shape[1] - 1)
     part = np.argpartition(-np.abs(weights), n, axis=1)[:, :n]
@@ -105,7 +105,7 @@ class EASERecommender(NeighbourRecommender):
         scale = float(np.mean(np.diag(gram))) or 1.0
         l2 = self.l2 or self._choose_l2(interactions, as_of, kept, scale)
         weights = ease_weights(gram, l2)
-        idx, values = _strongest(weights, self.neighbours)
+        idx, values = strongest(weights, self.neighbours)
         width = idx.shape[1]
         self._neighbour_idx = np.zeros((n_products, width), np.int32)
         self._neighbour_score = np.full((n_products, width), -np.inf)
@@ -125,54 +125,71 @@ class EASERecommender(NeighbourRecommender):
     def _choose_l2(
         self, interactions: pd.DataFrame, as_of: pd.Timestamp, kept: np.ndarray, scale: float
     ) -> float:
-        """The λ of `EASE_L2_GRID` (times `scale`) with the best NDCG on the validation split:
-        purchases of the last `validation_days` predicted from the interactions before them."""
-        cut = pd.Timestamp(as_of) - pd.Timedelta(days=self.validation_days)
-        last_at = pd.to_datetime(interactions["last_at"])
-        late = (last_at >= cut).to_numpy()
-        targets = interactions[late & (interactions["purchases"] > 0).to_numpy()]
-        # As in the holdout, a product viewed or carted before it was bought stays in the
-        # history: a late pair keeps the weight of its interactions other than purchases
-        # (dated at the cut, not purchased), a late pair without purchases is left out.
-        earlier = targets.assign(
-            weight=targets["weight"] - PURCHASE_WEIGHT * targets["purchases"], purchases=0, last_at=cut
+        scores = validation_by_l2(
+            interactions,
+            as_of,
+            self.products[kept],
+            [factor * scale for factor in EASE_L2_GRID],
+            validation_days=self.validation_days,
+            half_life_days=self.half_life_days,
         )
-        before = pd.concat([interactions[~late], earlier[earlier["weight"] > 0]], ignore_index=True)
-        products = self.products[kept]
-        seen = build_history(before, products, half_life_days=self.half_life_days, as_of=cut)
-        customers = np.intersect1d(seen.customer_ids, targets["customer_id"].to_numpy(np.int64))
-        if len(customers) == 0 or seen.weights.nnz == 0:
-            log.warning(
-                "ease: no validation customers before %s; using l2 = %g x scale", cut, EASE_L2_GRID[1]
-            )
+        if not scores:
             return EASE_L2_GRID[1] * scale
-        rng = np.random.default_rng(EASE_SEED)
-        if len(customers) > EASE_VALIDATION_CUSTOMERS:
-            customers = np.sort(rng.choice(customers, EASE_VALIDATION_CUSTOMERS, replace=False))
-        matrix = self._input(seen.weights)
-        gram = (matrix.T @ matrix).toarray()
-        rows = np.searchsorted(seen.customer_ids, customers)
-        inputs = matrix[rows]
-        exclude = seen.purchased[rows].toarray()
-        wanted = targets[targets["customer_id"].isin(customers)]
-        relevant = wanted.groupby("customer_id")["product_id"].agg(set).reindex(customers)
-        relevant = [r if isinstance(r, set) else set() for r in relevant]
-        scores_by_l2 = {}
-        for factor in EASE_L2_GRID:
-            l2 = factor * scale
-            keys = (inputs @ ease_weights(gram, l2)).astype(np.float64)
-            keys[exclude] = -np.inf
-            top, _ = top_k_dense(np.asarray(keys), EASE_VALIDATION_K)
-            scores_by_l2[l2] = _mean_ndcg([list(products[t]) for t in top], relevant)
-        best = max(scores_by_l2, key=lambda l2: (scores_by_l2[l2], -l2))
-        self.fitted["validation_ndcg"] = {f"{k:.6g}": round(v, 6) for k, v in scores_by_l2.items()}
-        log.info(
-            "ease: validation NDCG@%d by l2 %s -> %.4g",
-            EASE_VALIDATION_K,
-            self.fitted["validation_ndcg"],
-            best,
-        )
-        return best
+        self.fitted["validation_ndcg"] = {f"{k:.6g}": round(v, 6) for k, v in scores.items()}
+        return max(scores, key=lambda l2: (scores[l2], -l2))
+
+
+def validation_by_l2(
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    products: np.ndarray,
+    grid: list[float],
+    *,
+    validation_days: int,
+    half_life_days: float,
+) -> dict[float, float]:
+    """NDCG@10 of EASE over `products` for every λ of `grid` on the validation split inside the
+    training window: purchases of its last `validation_days`, predicted from the interactions
+    before them. Empty when the split has no customer to judge."""
+    cut = pd.Timestamp(as_of) - pd.Timedelta(days=validation_days)
+    last_at = pd.to_datetime(interactions["last_at"])
+    late = (last_at >= cut).to_numpy()
+    targets = interactions[late & (interactions["purchases"] > 0).to_numpy()]
+    # As in the holdout, a product viewed or carted before it was bought stays in the history:
+    # a late pair keeps the weight of its interactions other than purchases (dated at the cut,
+    # not purchased), a late pair without purchases is left out.
+    earlier = targets.assign(
+        weight=targets["weight"] - PURCHASE_WEIGHT * targets["purchases"], purchases=0, last_at=cut
+    )
+    before = pd.concat([interactions[~late], earlier[earlier["weight"] > 0]], ignore_index=True)
+    seen = build_history(before, products, half_life_days=half_life_days, as_of=cut)
+    customers = np.intersect1d(seen.customer_ids, targets["customer_id"].to_numpy(np.int64))
+    if len(customers) == 0 or seen.weights.nnz == 0:
+        log.warning("ease: no validation customers before %s", cut)
+        return {}
+    rng = np.random.default_rng(EASE_SEED)
+    if len(customers) > EASE_VALIDATION_CUSTOMERS:
+        customers = np.sort(rng.choice(customers, EASE_VALIDATION_CUSTOMERS, replace=False))
+    matrix = seen.weights.log1p()
+    gram = (matrix.T @ matrix).toarray()
+    rows = np.searchsorted(seen.customer_ids, customers)
+    inputs = matrix[rows]
+    exclude = seen.purchased[rows].toarray()
+    wanted = targets[targets["customer_id"].isin(customers)]
+    relevant = wanted.groupby("customer_id")["product_id"].agg(set).reindex(customers)
+    relevant = [r if isinstance(r, set) else set() for r in relevant]
+    scores = {}
+    for l2 in grid:
+        keys = (inputs @ ease_weights(gram, l2)).astype(np.float64)
+        keys[exclude] = -np.inf
+        top, _ = top_k_dense(np.asarray(keys), EASE_VALIDATION_K)
+        scores[l2] = _mean_ndcg([list(products[t]) for t in top], relevant)
+    log.info(
+        "ease: validation NDCG@%d by l2 %s",
+        EASE_VALIDATION_K,
+        {f"{k:.6g}": round(v, 4) for k, v in scores.items()},
+    )
+    return scores
 
 
 def _mean_ndcg(recommended: list[list[int]], relevant: list[set[int]]) -> float:

@@ -36,7 +36,6 @@ import scipy.sparse as sp
 
 from include.metrics import ndcg_values
 from include.models.recommender.base import (
-    PURCHASE_WEIGHT,
     History,
     Recommender,
     build_history,
@@ -45,14 +44,26 @@ from include.models.recommender.base import (
     top_k_dense,
     top_neighbours,
 )
+from include.models.recommender.ease import (
+    EASE_L2_GRID,
+    EASE_MAX_PRODUCTS,
+    EASE_VALIDATION_DAYS,
+    ease_weights,
+    strongest,
+    validation_by_l2,
+)
 
 log = logging.getLogger(__name__)
 
 # The latest products that describe a customer (positions p = 1 … L).
-MAX_HISTORY = 20
-# Learned directed weights kept per product: the product itself and its most co-occurring
-# products (the seed of the weights).
+MAX_HISTORY = 50
+# Learned directed weights kept per product: the product itself and its strongest EASE
+# neighbours (the seed of the weights).
 NEIGHBOURS = 200
+# Softmax temperatures tried for the seed (the one with the lowest training loss starts).
+SEED_SCALES = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+# Training examples the temperature is chosen on.
+SEED_SCALE_EXAMPLES = 2000
 # Size of the low-rank product embeddings.
 EMBEDDING_DIM = 64
 # Passes over the training examples at most; training stops earlier when the validation
@@ -141,6 +152,9 @@ class TFNextItemRecommender(Recommender):
         l2: float = L2,
         max_examples_per_customer: int = MAX_EXAMPLES_PER_CUSTOMER,
         seed: int = SEED,
+        max_products: int = EASE_MAX_PRODUCTS,
+        seed_l2: float = 0.0,
+        validation_days: int = EASE_VALIDATION_DAYS,
         half_life_days: float = 0.0,
     ) -> None:
         super().__init__(half_life_days)
@@ -154,6 +168,11 @@ class TFNextItemRecommender(Recommender):
         self.l2 = float(l2)
         self.max_examples_per_customer = int(max_examples_per_customer)
         self.seed = int(seed)
+        self.max_products = int(max_products)
+        self.seed_l2 = float(seed_l2)  # 0: choose the seed's λ on the validation split
+        if self.seed_l2 < 0 or self.max_products < 2:
+            raise ValueError("tf_next_item needs seed_l2 >= 0 and max_products >= 2")
+        self.validation_days = int(validation_days)
         self._weights: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------------- training
@@ -169,21 +188,25 @@ class TFNextItemRecommender(Recommender):
         examples, targets, validation, held_out = self._examples(history)
         if len(targets) == 0:
             raise ValueError("no customer has a purchase after another product; cannot train")
-        # Co-occurrence without the held-out purchases, or validation would see its answers.
-        neighbour_idx, cosine = self._cooccurrence(history.weights, held_out)
         tf.keras.utils.set_random_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
+        # The seed is fitted without the held-out purchases, or validation would see its answers.
+        neighbour_idx, table = self._seed(tf, interactions, as_of, history.weights, held_out)
         variables = {
-            "table": tf.Variable(cosine.astype(np.float32)),
-            "position": tf.Variable(
-                np.log(np.expm1(0.5 ** (np.arange(self.max_history) / 2.0) + 1e-3)).astype(np.float32)
-            ),
+            "table": tf.Variable(table),
+            # Every position counts alike at first (softplus(0.5413) = 1), as in EASE.
+            "position": tf.Variable(np.full(self.max_history, np.log(np.expm1(1.0)), np.float32)),
             "bias": tf.Variable(np.zeros(n_products, np.float32)),
-            "item_in": tf.Variable(rng.normal(0, 0.01, (n_products, self.embedding_dim)).astype(np.float32)),
-            "item_out": tf.Variable(rng.normal(0, 0.01, (n_products, self.embedding_dim)).astype(np.float32)),
-            "scale": tf.Variable(np.float32(5.0)),
+            "item_in": tf.Variable(
+                np.random.default_rng(self.seed)
+                .normal(0, 0.01, (n_products, self.embedding_dim))
+                .astype(np.float32)
+            ),
+            # Zero: the low-rank term starts silent, so the first logits are the seed's own.
+            "item_out": tf.Variable(np.zeros((n_products, self.embedding_dim), np.float32)),
+            "scale": tf.Variable(np.float32(1.0)),
         }
-        self._weights = {"neighbour_idx": neighbour_idx}
+        variables["scale"].assign(self._seed_scale(tf, variables, examples, targets))
+        rng = np.random.default_rng(self.seed)
         optimizer = tf.keras.optimizers.Adam(self.learning_rate)
         trainable = list(variables.values())
         l2 = self.l2
@@ -199,8 +222,13 @@ class TFNextItemRecommender(Recommender):
             optimizer.apply_gradients(zip(tape.gradient(loss, trainable), trainable, strict=True))
             return loss
 
-        # Validation runs CHECKS_PER_EPOCH times a pass: the best point often falls mid-pass.
-        best, best_score, waited, checks = None, -1.0, 0, 0
+        # Validation runs before training (the seed alone) and CHECKS_PER_EPOCH times a pass:
+        # the best point often falls mid-pass, and when training never beats the seed, the
+        # seed is kept.
+        best = {k: v.numpy().copy() for k, v in variables.items()}
+        best_score = seed_score = self._validation_ndcg(tf, variables, validation)
+        log.info("tf_next_item seed: validation NDCG@10 %.4f", seed_score)
+        waited, checks = 0, 0
         items, strength = examples
         per_check = max(1, -(-len(targets) // (self.batch_size * CHECKS_PER_EPOCH)))
         stop = False
@@ -237,6 +265,7 @@ class TFNextItemRecommender(Recommender):
                 "validation_customers": int(len(validation[2])),
                 "epochs": epochs,
                 "validation_ndcg": round(float(best_score), 6),
+                "seed_validation_ndcg": round(float(seed_score), 6),
             }
         )
         log.info(
@@ -247,20 +276,81 @@ class TFNextItemRecommender(Recommender):
             time.perf_counter() - started,
         )
 
-    def _cooccurrence(
-        self, weights: sp.csr_matrix, held_out: tuple[np.ndarray, np.ndarray]
+    def _seed(
+        self,
+        tf: Any,
+        interactions: pd.DataFrame,
+        as_of: pd.Timestamp,
+        weights: sp.csr_matrix,
+        held_out: tuple[np.ndarray, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Each product's `neighbours` most co-occurring products (cosine on who interacted),
-        leaving out the (row, product) entries `held_out`."""
+        """The product -> product table training starts from: per product, itself (weight 0)
+        and its strongest EASE weights; products beyond the `max_products` most interacted-with
+        get their cosine neighbours at weight 0. λ is `seed_l2`, or chosen as EASE chooses it,
+        on the purchases of the last `validation_days` (a time split like the DAG's holdout).
+        Returns (neighbour indices, weights scaled so that the 99th percentile magnitude is 1)."""
         seen = weights.tocsr().copy()
-        seen.data = np.ones_like(seen.data)
         seen[held_out[0], held_out[1]] = 0
         seen.eliminate_zeros()
-        # Slot 0 of every product is the product itself: interest now, purchase later.
-        idx, values = cosine_neighbours(seen, max(self.neighbours - 1, 1))
-        own = np.arange(len(self.products), dtype=np.int32)[:, None]
-        values = np.where(np.isfinite(values), values, 0.0)
-        return np.hstack([own, idx.astype(np.int32)]), np.hstack([np.ones((len(own), 1)), values])
+        n_products = len(self.products)
+        width = min(max(self.neighbours - 1, 1), max(n_products - 1, 0))
+        neighbour_idx = np.repeat(np.arange(n_products, dtype=np.int32)[:, None], 1 + width, axis=1)
+        table = np.zeros((n_products, 1 + width), np.float32)
+        counts = np.diff(seen.tocsc().indptr)
+        kept = np.sort(np.lexsort((self.products, -counts))[: self.max_products])
+        kept = kept[counts[kept] > 0]
+        rest = np.setdiff1d(np.arange(n_products), kept)
+        if len(rest) and width:
+            binary = seen.copy()
+            binary.data = np.ones_like(binary.data)
+            idx, _ = cosine_neighbours(binary, width, rest)
+            neighbour_idx[rest, 1 : 1 + idx.shape[1]] = idx
+        self._weights = {"neighbour_idx": neighbour_idx}
+        if len(kept) < 2:
+            return neighbour_idx, table
+        inputs = seen.log1p()[:, kept]
+        gram = (inputs.T @ inputs).toarray()
+        scale = float(np.mean(np.diag(gram))) or 1.0
+        l2 = self.seed_l2
+        if not l2:
+            scores = validation_by_l2(
+                interactions,
+                as_of,
+                self.products[kept],
+                [factor * scale for factor in EASE_L2_GRID],
+                validation_days=self.validation_days,
+                half_life_days=self.half_life_days,
+            )
+            l2 = max(scores, key=lambda v: (scores[v], -v)) if scores else EASE_L2_GRID[1] * scale
+        n_kept = min(width, len(kept) - 1)
+        idx, values = strongest(ease_weights(gram, l2), n_kept)
+        neighbour_idx[kept, 1 : 1 + n_kept] = kept[idx]
+        table[kept, 1 : 1 + n_kept] = values
+        magnitude = np.quantile(np.abs(table[table != 0]), 0.99) if np.any(table) else 1.0
+        self.fitted.update({"seed_l2": l2, "modelled_products": len(kept)})
+        log.info("tf_next_item seed: EASE over %d products, l2 %.4g", len(kept), l2)
+        return neighbour_idx, (table / magnitude).astype(np.float32)
+
+    def _seed_scale(self, tf: Any, variables: Mapping, examples: tuple, targets: np.ndarray) -> np.float32:
+        """The softmax temperature of `SEED_SCALES` with the lowest loss of the seed on a sample
+        of training examples (too flat a start wastes passes on learning the scale)."""
+        rng = np.random.default_rng(self.seed + 2)
+        sample = rng.choice(len(targets), min(SEED_SCALE_EXAMPLES, len(targets)), replace=False)
+        items, strength = examples
+        unit = {**variables, "scale": tf.constant(np.float32(1.0))}
+        losses = {}
+        for scale in SEED_SCALES:
+            total = 0.0
+            for start in range(0, len(sample), SCORING_BATCH):
+                rows = sample[start : start + SCORING_BATCH]
+                logits = self._logits(tf, unit, tf.constant(items[rows]), tf.constant(strength[rows])) * scale
+                total += float(
+                    tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(targets[rows], logits))
+                )
+            losses[scale] = total / len(sample)
+        chosen = min(losses, key=losses.get)
+        self.fitted["seed_scale"] = chosen
+        return np.float32(chosen)
 
     def _examples(self, history: History) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, tuple, tuple]:
         """Training examples (latest products before a purchase, the purchase), the validation
@@ -286,21 +376,19 @@ class TFNextItemRecommender(Recommender):
                 if any_purchase
                 else None
             )
-            # Interest in the purchased product before it was bought (views, carts): it is the
-            # newest thing the customer did before buying, so it leads the example's history.
-            before = raw - PURCHASE_WEIGHT if any_purchase else np.zeros_like(raw)
+            # What the customer did before the day of the purchase, as in the holdout: a
+            # purchase is predicted from the history up to the start of its day, not from the
+            # same session's views (of it or of others), which the holdout never shows.
+            day = np.floor(when[order])
+            first_of_day = np.searchsorted(day, day, side="left")
             positions = [
-                t
-                for t in range(len(cols))
-                if (bought is None or cols[t] in bought) and (t > 0 or before[t] > 0)
+                t for t in range(len(cols)) if (bought is None or cols[t] in bought) and first_of_day[t] > 0
             ]
             for t in positions[-self.max_examples_per_customer :]:
-                start = max(0, t - self.max_history)
-                history_items = cols[start:t][::-1]
-                history_strength = strength[start:t][::-1]
-                if before[t] > 0:
-                    history_items = np.r_[cols[t], history_items][: self.max_history]
-                    history_strength = np.r_[np.log1p(before[t]), history_strength][: self.max_history]
+                end = first_of_day[t]
+                start = max(0, end - self.max_history)
+                history_items = cols[start:end][::-1]
+                history_strength = strength[start:end][::-1]
                 padded = np.full(self.max_history, -1, np.int32)
                 padded_strength = np.zeros(self.max_history, np.float32)
                 padded[: len(history_items)] = history_items

@@ -50,6 +50,14 @@ class Model(abc.ABC):
         ]
         return {name: _plain(getattr(self, name)) for name in names}
 
+    # ---- warm start
+
+    def warm_start(self, previous: Model) -> bool:
+        """Start the next `fit` from `previous`, the same model fitted on earlier data (the
+        nightly retrain's "incremental update"). Returns whether this model will; by default
+        a model always trains from scratch."""
+        return False
+
     # ---- what subclasses provide
 
     @abc.abstractmethod

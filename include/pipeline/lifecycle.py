@@ -113,6 +113,7 @@ class Lifecycle(abc.ABC):
         """
         data = Staged.from_dict(staged)
         model = catalogue.model_class(self.family, candidate)(**(params or {}))
+        self._warm_start(model, data, evaluated=True)
         rows = self.fit(model, data, full=False)
         version = registry.new_version(self.family, candidate, run_id)
         directory = registry.artifact_dir(self.family, version)
@@ -262,11 +263,34 @@ class Lifecycle(abc.ABC):
         log.info("Serving %s (%s): %s", serving.model_version, serving.candidate, serving.reason)
         return serving.to_dict()
 
+    def _warm_start(self, model: Model, data: Staged, *, evaluated: bool) -> None:
+        """Offer `model` the champion of the same candidate to start from.
+
+        A candidate (judged on tonight's holdout) may start only from the champion's evaluated
+        candidate, which stopped learning before tonight's holdout begins; starting from the
+        refit, which has seen most of that holdout, would leak it into the gate. A refit starts
+        from the serving refit.
+        """
+        champion = registry.current_champion(self.family)
+        if champion is None or champion.candidate != model.name:
+            return
+        if evaluated and not registry.comparable(champion, data.holdout_start):
+            return
+        directory = champion.evaluated_artifact_dir if evaluated else champion.artifact_dir
+        try:
+            previous = catalogue.load_model(directory, family=self.family)
+        except (FileNotFoundError, ValueError) as error:
+            log.warning("No warm start for %s: %s", model.name, error)
+            return
+        if model.warm_start(previous):
+            log.info("%s starts from %s", model.name, directory)
+
     def _refit(self, gate: GateOutcome, data: Staged, run_id: str) -> tuple[Model, str, Path]:
         """Fit the winner's configuration on the whole window, save, record, promote; returns
         the model, its version and its folder."""
         winner = gate.winner
         model = catalogue.model_class(self.family, winner.candidate)(**winner.params)
+        self._warm_start(model, data, evaluated=False)
         rows = self.fit(model, data, full=True)
         version = registry.new_version(self.family, winner.candidate, run_id, role=registry.REFIT_ROLE)
         directory = registry.artifact_dir(self.family, version)

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DAG_ID = "recommendations"
+# A product created this many days before as_of, that the model does not know, is new: it is
+# offered through its catalogue neighbours.
+NEW_PRODUCT_DAYS = 14
 
 
 def extract(
@@ -54,11 +57,12 @@ def extract(
         "recommendations/extract_active_customers",
         {"start": as_of - timedelta(days=active_days), "end": as_of},
     )
+    products = warehouse.read_frame("recommendations/extract_products", {"end": as_of})
     if train.empty:
         raise ValueError(f"No interactions in [{history_start}, {holdout_start}): nothing to train on")
     if holdout.empty:
         raise ValueError(f"No purchases in the holdout [{holdout_start}, {as_of}): cannot evaluate")
-    frames = {"train": train, "holdout": holdout, "history": history, "active": active}
+    frames = {"train": train, "holdout": holdout, "history": history, "active": active, "products": products}
     staged = stage_frames(frames, window, dag_id=DAG_ID, run_id=run_id, holdout_start=holdout_start)
     log.info("Extracted %s", staged.rows)
     return staged.to_dict()
@@ -135,6 +139,7 @@ def score_shard(
 
     from include.models.catalogue import load_model
     from include.models.recommender.baselines import PopularityRecommender
+    from include.models.recommender.cold_start import category_popularity, new_product_slots
 
     data = Staged.from_dict(staged)
     model_ref = ServingModel.from_dict(serving)
@@ -147,11 +152,22 @@ def score_shard(
     recs["source"] = "model"
 
     popular = PopularityRecommender().fit(full_history, as_of=data.window.as_of)
+    catalogue = staging.read_parquet(data.path("products")) if "products" in data.paths else None
     missing = customers[~pd.Series(customers).isin(recs["customer_id"]).to_numpy()]
+    filled = []
+    if catalogue is not None and len(missing):
+        # Customers the model cannot use: the popular products of the categories they browsed.
+        filled.append(
+            category_popularity(history, catalogue, popular.popularity(), missing, k).assign(
+                source="category_popularity"
+            )
+        )
+    missing = missing[~pd.Series(missing).isin(pd.concat([recs, *filled])["customer_id"]).to_numpy()]
     with_history = missing[pd.Series(missing).isin(history["customer_id"]).to_numpy()]
-    filled = (
-        [popular.recommend(history, with_history, k, as_of=data.window.as_of)] if len(with_history) else []
-    )
+    if len(with_history):
+        filled.append(
+            popular.recommend(history, with_history, k, as_of=data.window.as_of).assign(source="popularity")
+        )
     cold = missing[~pd.Series(missing).isin(with_history).to_numpy()]
     if len(cold):
         top = popular.top_products(k)
@@ -162,24 +178,43 @@ def score_shard(
                     "rank": list(range(1, len(top) + 1)) * len(cold),
                     "product_id": list(top["product_id"]) * len(cold),
                     "score": list(top["score"]) * len(cold),
+                    "source": "popularity",
                 }
             )
         )
-    for frame in filled:
-        frame["source"] = "popularity"
     out = pd.concat([recs, *filled], ignore_index=True)
+    if catalogue is not None:
+        # New products nobody has interacted with reach customers through their neighbours.
+        out = new_product_slots(out, _new_product_neighbours(catalogue, model, popular, data.window.as_of), k)
     out["model_version"] = model_ref.model_version
     out["as_of"] = pd.Timestamp(data.window.as_of)
     out = out[["customer_id", "rank", "product_id", "score", "source", "model_version", "as_of"]]
     log.info(
-        "Shard %s/%s: %s customers, %s rows (%s from popularity)",
+        "Shard %s/%s: %s customers, %s rows (%s not from the model)",
         shard,
         n_shards,
         len(customers),
         len(out),
-        int((out["source"] == "popularity").sum()),
+        int((out["source"] != "model").sum()),
     )
     return staging.write_parquet(out, DAG_ID, run_id, f"recommendations_shard_{shard:03d}")
+
+
+def _new_product_neighbours(
+    catalogue: pd.DataFrame, model: Recommender, popular: Any, as_of: Any
+) -> pd.DataFrame:
+    """Content neighbours (among the products the model knows) of the products created in the
+    last `NEW_PRODUCT_DAYS` that the model does not know."""
+    import pandas as pd
+
+    from include.models.recommender.cold_start import NEAREST, content_neighbours
+
+    created = pd.to_datetime(catalogue["created_at"])
+    recent = created >= pd.Timestamp(as_of).tz_localize(None) - pd.Timedelta(days=NEW_PRODUCT_DAYS)
+    new = catalogue.loc[recent & ~catalogue["product_id"].isin(model.products), "product_id"].to_numpy()
+    known = popular.popularity()
+    known = known[known.index.isin(model.products)]
+    return content_neighbours(catalogue, new, known, NEAREST)
 
 
 def publish_recommendations(
@@ -199,8 +234,21 @@ def publish_similar_products(
 
     data = Staged.from_dict(staged)
     model_ref = ServingModel.from_dict(serving)
-    similar = load_model(Path(model_ref.artifact), family="recommender").similar_products(k)
+    model = load_model(Path(model_ref.artifact), family="recommender")
+    similar = model.similar_products(k).assign(source="model")
+    if "products" in data.paths:
+        from include.models.recommender.baselines import PopularityRecommender
+        from include.models.recommender.cold_start import content_neighbours
+
+        # Products the model does not know get their similar products from the catalogue.
+        catalogue = staging.read_parquet(data.path("products"))
+        history = staging.read_parquet(data.path("history"))
+        known = PopularityRecommender().fit(history, as_of=data.window.as_of).popularity()
+        known = known[known.index.isin(model.products)]
+        unknown = catalogue.loc[~catalogue["product_id"].isin(model.products), "product_id"].to_numpy()
+        by_catalogue = content_neighbours(catalogue, unknown, known, k).assign(source="catalogue")
+        similar = pd.concat([similar, by_catalogue], ignore_index=True)
     similar["model_version"] = model_ref.model_version
     similar["as_of"] = pd.Timestamp(data.window.as_of)
-    columns = ["product_id", "rank", "similar_product_id", "score", "model_version", "as_of"]
+    columns = ["product_id", "rank", "similar_product_id", "score", "source", "model_version", "as_of"]
     return publish_version("similar_products", [similar[columns]], serving, staged, run_id=run_id)

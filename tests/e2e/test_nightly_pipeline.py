@@ -45,6 +45,15 @@ def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str
     assert clash.empty, "nobody is recommended what they already bought"
     similar = _read("SELECT * FROM similar_products")
     assert len(similar) > 0 and (similar["product_id"] != similar["similar_product_id"]).all()
+    # Products the model does not know (nobody interacted with them) get catalogue neighbours.
+    by_source = similar.groupby("source")["product_id"].agg(set)
+    assert set(by_source.index) <= {"model", "catalogue"}
+    assert not by_source.get("catalogue", set()) & by_source["model"]
+    catalogue_products = _read(
+        "SELECT product_id FROM products WHERE created_at < :e", e=AS_OF.replace(tzinfo=None)
+    )
+    assert set(similar["product_id"]) == set(catalogue_products["product_id"]), "every product has some"
+    assert set(recs["source"]) <= {"model", "category_popularity", "popularity", "new_product"}
 
     models = _read(
         "SELECT candidate, decision, is_champion, metrics, comparison FROM model_versions "

@@ -79,3 +79,31 @@ def test_with_no_champion_and_no_skill_nothing_is_published(tiny_shop: str) -> N
     assert runs["decision"].tolist() == ["rejected"]
     assert runs["decision_reason"].iloc[0].startswith("no skill over base_rate")
     assert json.loads(runs["comparison"].iloc[0])["decision"]["reason"].startswith("nothing to serve")
+
+
+def test_the_next_night_starts_the_tensorflow_champion_from_its_weights(tiny_shop: str) -> None:
+    """Night one trains tf_next_item from scratch and promotes it. Night two's candidate starts
+    from the champion's evaluated candidate (which stopped learning before tonight's holdout),
+    and its refit from the serving refit."""
+    conf = {**RECS_CONF, "candidates": ["tf_next_item"]}
+    run_dag("recommendations", logical_date=AS_OF, conf=conf)
+    first = registry.current_champion("recommender")
+    assert first is not None and first.candidate == "tf_next_item"
+    assert _fitted(first.evaluated_artifact_dir)["warm_generation"] == 0
+
+    next_night = (AS_OF + timedelta(days=1)).date().isoformat()
+    run_dag("recommendations", logical_date=AS_OF + timedelta(days=1), conf={**conf, "as_of": next_night})
+    runs = registry.history("recommender")
+    tonight = runs[(runs["candidate"] == "tf_next_item") & (runs["role"] == "candidate")].iloc[0]
+    candidate = _fitted(registry.artifact_dir("recommender", tonight["model_version"]))
+    assert candidate["warm_generation"] == 1
+    assert candidate["warm_from_as_of"] == _fitted(first.evaluated_artifact_dir)["as_of"]
+    second = registry.current_champion("recommender")
+    if second.model_version != first.model_version:  # refreshed: the refit started warm too
+        assert _fitted(second.artifact_dir)["warm_from_as_of"] == _fitted(first.artifact_dir)["as_of"]
+
+
+def _fitted(directory) -> dict:
+    from pathlib import Path
+
+    return json.loads((Path(directory) / "meta.json").read_text())["fitted"]

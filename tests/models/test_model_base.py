@@ -38,6 +38,8 @@ NON_DEFAULT_PARAMS = {
         "max_products": 40,
         "seed_l2": 7.0,
         "validation_days": 3,
+        "warm_epochs": 2,
+        "cold_every": 3,
         "half_life_days": 3.0,
     },
     ("order_risk", "logistic_regression"): {"C": 0.5, "max_iter": 300},

@@ -368,6 +368,52 @@ def test_tf_training_never_ends_below_its_seed_on_validation(fitted) -> None:
     assert facts["validation_ndcg"] >= facts["seed_validation_ndcg"] > 0
 
 
+def test_tf_warm_start_reuses_the_weights_and_follows_the_catalogue(fitted, shop) -> None:
+    """Tonight's model starts from last night's: a product kept keeps its learned row (minus
+    slots pointing at a vanished product), a vanished one is dropped, a new one gets a row."""
+    history, _ = shop
+    previous = fitted["tf_next_item"]
+    vanished = int(previous.products[0])
+    newcomer = 99_999
+    tonight = pd.concat(
+        [
+            history[history["product_id"] != vanished],
+            history[history["product_id"] == 10_001].assign(product_id=newcomer),
+        ],
+        ignore_index=True,
+    )
+    model = TFNextItemRecommender(warm_epochs=0)
+    assert model.warm_start(previous)
+    model.fit(tonight)
+    assert model.fitted["warm_generation"] == 1
+    assert (model.fitted["warm_new_products"], model.fitted["warm_vanished_products"]) == (1, 1)
+    assert vanished not in set(model.products) and newcomer in set(model.products)
+    old, new = previous._weights, model._weights
+    for product in (10_001, 20_005, 3):
+        a, b = np.searchsorted(previous.products, product), np.searchsorted(model.products, product)
+        old_ids = previous.products[old["neighbour_idx"][a]]
+        new_ids = model.products[new["neighbour_idx"][b]]
+        still = old_ids != vanished
+        np.testing.assert_array_equal(new_ids[still], old_ids[still])
+        np.testing.assert_array_equal(new["table"][b][still], old["table"][a][still])
+        assert not new["table"][b][~still].any()
+        np.testing.assert_array_equal(new["item_in"][b], old["item_in"][a])
+    row = np.searchsorted(model.products, newcomer)
+    assert new["neighbour_idx"][row][0] == row and not new["table"][row].any()
+    # Bought alongside 10_001's group: its neighbours come from co-occurrence.
+    assert (group_of(model.products[new["neighbour_idx"][row][1:6]]) == 1).mean() >= 0.6
+    recs = model.recommend(tonight, tonight["customer_id"].unique()[:20], K)
+    assert not recs.empty and vanished not in set(recs["product_id"])
+
+
+def test_tf_warm_start_gives_way_to_a_cold_start_every_so_often(fitted) -> None:
+    previous = fitted["tf_next_item"]
+    assert TFNextItemRecommender(cold_every=2).warm_start(previous)
+    assert not TFNextItemRecommender(cold_every=1).warm_start(previous)
+    assert not TFNextItemRecommender(neighbours=17).warm_start(previous)
+    assert not TFNextItemRecommender().warm_start(fitted["ease"])
+
+
 def test_tf_examples_predict_a_purchase_from_the_days_before_it() -> None:
     """A purchase is predicted from what the customer did before its day, as in the holdout:
     the same day's views (of it or of others) are not in its history."""

@@ -100,6 +100,10 @@ class PopularityRecommender(ArrayRecommender):
             time.perf_counter() - started,
         )
 
+    def popularity(self) -> pd.Series:
+        """The popularity score of every product, by product id."""
+        return pd.Series(self._score, index=self.products, name="popularity")
+
     def top_products(self, k: int) -> pd.DataFrame:
         """The k most popular products: rank, product_id, score (for customers without history)."""
         top = self._order[: check_k(k)]

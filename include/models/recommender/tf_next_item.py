@@ -35,12 +35,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from include.metrics import ndcg_values
+from include.models.base import Model
 from include.models.recommender.base import (
     History,
     Recommender,
     build_history,
     check_k,
     cosine_neighbours,
+    index_of,
     top_k_dense,
     top_neighbours,
 )
@@ -60,6 +62,12 @@ MAX_HISTORY = 50
 # Learned directed weights kept per product: the product itself and its strongest EASE
 # neighbours (the seed of the weights).
 NEIGHBOURS = 200
+# Recency of the seed: position half-lives tried (the best on validation starts training).
+SEED_POSITION_HALF_LIVES = (1.0, 2.0, 4.0, 8.0, np.inf)
+# Passes at most when starting from the previous night's model (the "incremental update").
+WARM_EPOCHS = 1
+# The seed is rebuilt from scratch on every this-many-th night in a row (1: never warm).
+COLD_EVERY = 7
 # Softmax temperatures tried for the seed (the one with the lowest training loss starts).
 SEED_SCALES = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 # Training examples the temperature is chosen on.
@@ -135,6 +143,11 @@ def recent_products(batch: History, max_history: int) -> tuple[np.ndarray, np.nd
     return items, strength
 
 
+def _position_weights(positions: int, half_life: float) -> np.ndarray:
+    """Raw position variables whose softplus halves every `half_life` positions from 1."""
+    return np.log(np.expm1(0.5 ** (np.arange(positions) / half_life))).astype(np.float32)
+
+
 class TFNextItemRecommender(Recommender):
     """Next product from the customer's latest products (see the module docstring)."""
 
@@ -155,6 +168,8 @@ class TFNextItemRecommender(Recommender):
         max_products: int = EASE_MAX_PRODUCTS,
         seed_l2: float = 0.0,
         validation_days: int = EASE_VALIDATION_DAYS,
+        warm_epochs: int = WARM_EPOCHS,
+        cold_every: int = COLD_EVERY,
         half_life_days: float = 0.0,
     ) -> None:
         super().__init__(half_life_days)
@@ -173,6 +188,9 @@ class TFNextItemRecommender(Recommender):
         if self.seed_l2 < 0 or self.max_products < 2:
             raise ValueError("tf_next_item needs seed_l2 >= 0 and max_products >= 2")
         self.validation_days = int(validation_days)
+        self.warm_epochs = int(warm_epochs)
+        self.cold_every = int(cold_every)
+        self._previous: TFNextItemRecommender | None = None
         self._weights: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------------- training
@@ -189,23 +207,15 @@ class TFNextItemRecommender(Recommender):
         if len(targets) == 0:
             raise ValueError("no customer has a purchase after another product; cannot train")
         tf.keras.utils.set_random_seed(self.seed)
-        # The seed is fitted without the held-out purchases, or validation would see its answers.
-        neighbour_idx, table = self._seed(tf, interactions, as_of, history.weights, held_out)
-        variables = {
-            "table": tf.Variable(table),
-            # Every position counts alike at first (softplus(0.5413) = 1), as in EASE.
-            "position": tf.Variable(np.full(self.max_history, np.log(np.expm1(1.0)), np.float32)),
-            "bias": tf.Variable(np.zeros(n_products, np.float32)),
-            "item_in": tf.Variable(
-                np.random.default_rng(self.seed)
-                .normal(0, 0.01, (n_products, self.embedding_dim))
-                .astype(np.float32)
-            ),
-            # Zero: the low-rank term starts silent, so the first logits are the seed's own.
-            "item_out": tf.Variable(np.zeros((n_products, self.embedding_dim), np.float32)),
-            "scale": tf.Variable(np.float32(1.0)),
-        }
-        variables["scale"].assign(self._seed_scale(tf, variables, examples, targets))
+        if self._previous is not None:
+            start = self._warm_arrays(self._previous, history.weights)
+            passes = self.warm_epochs
+        else:
+            start = self._cold_arrays(
+                tf, interactions, as_of, history, examples, targets, validation, held_out
+            )
+            passes = self.max_epochs
+        variables = {key: tf.Variable(value) for key, value in start.items()}
         rng = np.random.default_rng(self.seed)
         optimizer = tf.keras.optimizers.Adam(self.learning_rate)
         trainable = list(variables.values())
@@ -227,12 +237,16 @@ class TFNextItemRecommender(Recommender):
         # seed is kept.
         best = {k: v.numpy().copy() for k, v in variables.items()}
         best_score = seed_score = self._validation_ndcg(tf, variables, validation)
-        log.info("tf_next_item seed: validation NDCG@10 %.4f", seed_score)
+        log.info(
+            "tf_next_item %s: validation NDCG@10 %.4f",
+            "warm start" if self._previous is not None else "seed",
+            seed_score,
+        )
         waited, checks = 0, 0
         items, strength = examples
         per_check = max(1, -(-len(targets) // (self.batch_size * CHECKS_PER_EPOCH)))
         stop = False
-        for epoch in range(self.max_epochs):
+        for epoch in range(passes):
             order = rng.permutation(len(targets))
             batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
             for first in range(0, len(batches), per_check):
@@ -259,6 +273,7 @@ class TFNextItemRecommender(Recommender):
                 break
         epochs = round(checks / CHECKS_PER_EPOCH, 2)
         self._weights.update(best)
+        self._previous = None  # not kept alive with this model
         self.fitted.update(
             {
                 "training_examples": int(len(targets)),
@@ -275,6 +290,111 @@ class TFNextItemRecommender(Recommender):
             epochs,
             time.perf_counter() - started,
         )
+
+    def _cold_arrays(
+        self,
+        tf: Any,
+        interactions: pd.DataFrame,
+        as_of: pd.Timestamp,
+        history: History,
+        examples: tuple,
+        targets: np.ndarray,
+        validation: tuple,
+        held_out: tuple[np.ndarray, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """Starting weights from scratch: the EASE seed, fitted without the held-out purchases
+        (or validation would see its answers)."""
+        n_products = len(self.products)
+        _, table = self._seed(tf, interactions, as_of, history.weights, held_out)
+        start = {
+            "table": table,
+            "position": _position_weights(self.max_history, np.inf),
+            "bias": np.zeros(n_products, np.float32),
+            "item_in": np.random.default_rng(self.seed)
+            .normal(0, 0.01, (n_products, self.embedding_dim))
+            .astype(np.float32),
+            # Zero: the low-rank term starts silent, so the first logits are the seed's own.
+            "item_out": np.zeros((n_products, self.embedding_dim), np.float32),
+            "scale": np.float32(1.0),
+        }
+        start["position"] = self._seed_positions(tf, start, validation)
+        start["scale"] = self._seed_scale(
+            tf, {k: tf.constant(v) for k, v in start.items()}, examples, targets
+        )
+        self.fitted["warm_generation"] = 0
+        return start
+
+    def warm_start(self, previous: Model) -> bool:
+        """Start the next fit from `previous`, a fitted tf_next_item of the same shape, unless
+        it is the `cold_every`-th warm start in a row (then the seed is rebuilt from scratch, so
+        new products enter the learned table)."""
+        if not isinstance(previous, TFNextItemRecommender) or "table" not in previous._weights:
+            return False
+        shape = ("max_history", "neighbours", "embedding_dim")
+        if any(getattr(previous, key) != getattr(self, key) for key in shape):
+            log.info("tf_next_item: no warm start, the previous model has another shape")
+            return False
+        generation = int(previous.fitted.get("warm_generation", 0)) + 1
+        if generation >= self.cold_every:
+            log.info("tf_next_item: warm-started %d times in a row, training from scratch", generation - 1)
+            return False
+        self._previous = previous
+        return True
+
+    def _warm_arrays(self, previous: TFNextItemRecommender, weights: sp.csr_matrix) -> dict[str, np.ndarray]:
+        """The previous model's weights on tonight's catalogue: rows of products that vanished
+        are dropped, as are neighbour slots pointing at them (they point at the product itself
+        with weight 0); a new product gets its cosine neighbours at weight 0, the median bias
+        and a small random input embedding."""
+        products, old = self.products, previous.products
+        arrays = previous._weights
+        n_products, width = len(products), arrays["neighbour_idx"].shape[1]
+        where = index_of(old, products)  # each product's row in the previous model, or -1
+        known = np.flatnonzero(where >= 0)
+        new = np.flatnonzero(where < 0)
+        old_to_new = np.full(len(old), -1, np.int64)
+        old_to_new[where[known]] = known
+        neighbour_idx = np.repeat(np.arange(n_products, dtype=np.int32)[:, None], width, axis=1)
+        table = np.zeros((n_products, width), np.float32)
+        mapped = old_to_new[arrays["neighbour_idx"][where[known]]]
+        neighbour_idx[known] = np.where(mapped >= 0, mapped, known[:, None])
+        table[known] = np.where(mapped >= 0, arrays["table"][where[known]], 0.0)
+        if len(new) and width > 1:
+            binary = weights.tocsr().copy()
+            binary.data = np.ones_like(binary.data)
+            idx, _ = cosine_neighbours(binary, width - 1, new)
+            neighbour_idx[new, 1 : 1 + idx.shape[1]] = idx
+        bias = np.full(n_products, np.median(arrays["bias"]), np.float32)
+        bias[known] = arrays["bias"][where[known]]
+        rng = np.random.default_rng(self.seed)
+        item_in = rng.normal(0, 0.01, (n_products, self.embedding_dim)).astype(np.float32)
+        item_in[known] = arrays["item_in"][where[known]]
+        item_out = np.zeros((n_products, self.embedding_dim), np.float32)
+        item_out[known] = arrays["item_out"][where[known]]
+        self._weights = {"neighbour_idx": neighbour_idx}
+        self.fitted.update(
+            {
+                "warm_generation": int(previous.fitted.get("warm_generation", 0)) + 1,
+                "warm_from_as_of": previous.fitted.get("as_of"),
+                "warm_new_products": len(new),
+                "warm_vanished_products": int(len(old) - len(known)),
+            }
+        )
+        log.info(
+            "tf_next_item warm start from the model of %s: %d products kept, %d new, %d vanished",
+            previous.fitted.get("as_of"),
+            len(known),
+            len(new),
+            len(old) - len(known),
+        )
+        return {
+            "table": table,
+            "position": arrays["position"].astype(np.float32),
+            "bias": bias,
+            "item_in": item_in,
+            "item_out": item_out,
+            "scale": np.float32(arrays["scale"]),
+        }
 
     def _seed(
         self,
@@ -330,6 +450,22 @@ class TFNextItemRecommender(Recommender):
         self.fitted.update({"seed_l2": l2, "modelled_products": len(kept)})
         log.info("tf_next_item seed: EASE over %d products, l2 %.4g", len(kept), l2)
         return neighbour_idx, (table / magnitude).astype(np.float32)
+
+    def _seed_positions(self, tf: Any, start: Mapping[str, np.ndarray], validation: tuple) -> np.ndarray:
+        """The position weights training starts from: a product's weight halves every `h`
+        positions back, `h` of `SEED_POSITION_HALF_LIVES` chosen by the seed's validation NDCG
+        (infinite: every position alike, as in EASE)."""
+        constants = {k: tf.constant(v) for k, v in start.items()}
+        scores = {
+            h: self._validation_ndcg(
+                tf, {**constants, "position": tf.constant(_position_weights(self.max_history, h))}, validation
+            )
+            for h in SEED_POSITION_HALF_LIVES
+        }
+        chosen = max(scores, key=lambda h: (scores[h], h))
+        self.fitted["seed_position_half_life"] = None if np.isinf(chosen) else chosen
+        log.info("tf_next_item seed: validation NDCG@10 by position half-life %s", scores)
+        return _position_weights(self.max_history, chosen)
 
     def _seed_scale(self, tf: Any, variables: Mapping, examples: tuple, targets: np.ndarray) -> np.float32:
         """The softmax temperature of `SEED_SCALES` with the lowest loss of the seed on a sample

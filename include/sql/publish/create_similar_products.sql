@@ -1,9 +1,11 @@
--- One published version of similar products, read by product page.
+-- One published version of similar products, read by product page. source: 'model', or
+-- 'catalogue' for a product the model does not know (same category, brand, price band).
 CREATE TABLE {table} (
     product_id          BIGINT NOT NULL,
     rank                INTEGER NOT NULL,
     similar_product_id  BIGINT NOT NULL,
     score               DOUBLE PRECISION NOT NULL,
+    source              TEXT NOT NULL,
     model_version       TEXT NOT NULL,
     as_of               TIMESTAMP NOT NULL,
     PRIMARY KEY (product_id, rank)

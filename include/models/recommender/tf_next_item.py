@@ -1,20 +1,30 @@
-"""The TensorFlow recommender: the next product from the customer's recent products, in order.
+"""The TensorFlow recommender: the next purchase from the customer's recent products, in order.
 
-Why this shape. On next-purchase protocols the strongest simple models are item-to-item (EASE,
-item-kNN), and what they miss is order: that a product is usually bought *after* another
-(accessories after a device, a refill after a consumable), and that the latest products say most.
-This model keeps the item-to-item strength and learns what they miss:
+Why this shape. On next-purchase protocols the strongest simple models are linear item-to-item
+ones (EASE, item-kNN); what they miss is order: that a product is usually bought *after*
+another (accessories after a device, a refill after a consumable), and that the latest products
+say most. This model starts as EASE and learns what EASE misses:
 
     logit(j) = bias(j) + scale · Σ_p α_p s_p · ( T[h_p, j]  +  e(h_p) · f(j) )
 
 over the customer's last `max_history` products h_1 (newest) … h_L, with s_p = log1p(the
 interaction's weight) and α_p a learned weight per position. T is a learned *directed*
-product -> product table, sparse: each product has `neighbours` slots, seeded from co-occurrence
-(cosine) and then trained, so T[a, b] and T[b, a] part ways when one is bought after the other;
-e(·), f(·) are low-rank embeddings for what co-occurrence alone cannot reach. It is trained with
-a full softmax over the catalogue to predict each purchase from the products before it (the
-task it is judged on), and stops early on a validation split inside the training window: each
-sampled customer's latest purchase, predicted from the rest.
+product -> product table, sparse (each product has `neighbours` slots: itself, then its
+strongest EASE weights), so T[a, b] and T[b, a] part ways when one is bought after the other;
+e(·), f(·) are low-rank embeddings for what the table cannot reach.
+
+Training starts from the EASE solution (λ chosen as EASE chooses it, on a time split inside the
+training window), with the position decay that scores best on validation, the low-rank term
+silent and the softmax temperature of least loss; so before the first step the model already
+ranks as EASE over the recent products does. It is then trained with a full softmax to predict
+each purchase from what the customer did before the day of it (as the holdout asks: the same
+session's views are never known in advance), and keeps the weights with the best validation
+NDCG@10 (each sampled customer's latest purchase, predicted from the rest) — the seed itself
+when training does not beat it.
+
+Warm start: given last night's model (`warm_start`), training starts from its weights on
+tonight's catalogue and runs at most `warm_epochs` passes; every `cold_every`-th night the seed
+is rebuilt from scratch, so new products enter the learned table.
 
 The catalogue enters only as a vector of logits per example, so training costs grow with the
 number of examples, not with products²; examples are capped per customer. TensorFlow is

@@ -382,7 +382,7 @@ def test_tf_warm_start_reuses_the_weights_and_follows_the_catalogue(fitted, shop
         ],
         ignore_index=True,
     )
-    model = TFNextItemRecommender(warm_epochs=0)
+    model = TFNextItemRecommender(warm_steps=0)
     assert model.warm_start(previous)
     model.fit(tonight)
     assert model.fitted["warm_generation"] == 1

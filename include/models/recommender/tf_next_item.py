@@ -14,8 +14,8 @@ strongest EASE weights), so T[a, b] and T[b, a] part ways when one is bought aft
 e(·), f(·) are low-rank embeddings for what the table cannot reach.
 
 Training starts from the EASE solution (λ chosen as EASE chooses it, on a time split inside the
-training window), with the position decay that scores best on validation, the low-rank term
-silent and the softmax temperature of least loss; so before the first step the model already
+training window), every position alike, the low-rank term silent and the softmax temperature
+of least loss; so before the first step the model already
 ranks as EASE over the recent products does. It is then trained with a full softmax to predict
 each purchase from what the customer did before the day of it (as the holdout asks: the same
 session's views are never known in advance), and keeps the weights with the best validation
@@ -23,7 +23,7 @@ NDCG@10 (each sampled customer's latest purchase, predicted from the rest) — t
 when training does not beat it.
 
 Warm start: given last night's model (`warm_start`), training starts from its weights on
-tonight's catalogue and runs at most `warm_epochs` passes; every `cold_every`-th night the seed
+tonight's catalogue and runs at most `warm_steps` steps (a cold start `max_steps`); every `cold_every`-th night the seed
 is rebuilt from scratch, so new products enter the learned table.
 
 The catalogue enters only as a vector of logits per example, so training costs grow with the
@@ -53,7 +53,6 @@ from include.models.recommender.base import (
     check_k,
     cosine_neighbours,
     index_of,
-    top_k_dense,
     top_neighbours,
 )
 from include.models.recommender.ease import (
@@ -72,10 +71,11 @@ MAX_HISTORY = 50
 # Learned directed weights kept per product: the product itself and its strongest EASE
 # neighbours (the seed of the weights).
 NEIGHBOURS = 200
-# Recency of the seed: position half-lives tried (the best on validation starts training).
-SEED_POSITION_HALF_LIVES = (1.0, 2.0, 4.0, 8.0, np.inf)
-# Passes at most when starting from the previous night's model (the "incremental update").
-WARM_EPOCHS = 1
+# Training steps (batches) at most from the seed, and from the previous night's model (the
+# "incremental update"); validation runs at least CHECKS_PER_BUDGET times within either.
+MAX_STEPS = 1500
+WARM_STEPS = 300
+CHECKS_PER_BUDGET = 5
 # The seed is rebuilt from scratch on every this-many-th night in a row (1: never warm).
 COLD_EVERY = 7
 # Softmax temperatures tried for the seed (the one with the lowest training loss starts).
@@ -153,11 +153,6 @@ def recent_products(batch: History, max_history: int) -> tuple[np.ndarray, np.nd
     return items, strength
 
 
-def _position_weights(positions: int, half_life: float) -> np.ndarray:
-    """Raw position variables whose softplus halves every `half_life` positions from 1."""
-    return np.log(np.expm1(0.5 ** (np.arange(positions) / half_life))).astype(np.float32)
-
-
 class TFNextItemRecommender(Recommender):
     """Next product from the customer's latest products (see the module docstring)."""
 
@@ -178,7 +173,8 @@ class TFNextItemRecommender(Recommender):
         max_products: int = EASE_MAX_PRODUCTS,
         seed_l2: float = 0.0,
         validation_days: int = EASE_VALIDATION_DAYS,
-        warm_epochs: int = WARM_EPOCHS,
+        max_steps: int = MAX_STEPS,
+        warm_steps: int = WARM_STEPS,
         cold_every: int = COLD_EVERY,
         half_life_days: float = 0.0,
     ) -> None:
@@ -198,7 +194,8 @@ class TFNextItemRecommender(Recommender):
         if self.seed_l2 < 0 or self.max_products < 2:
             raise ValueError("tf_next_item needs seed_l2 >= 0 and max_products >= 2")
         self.validation_days = int(validation_days)
-        self.warm_epochs = int(warm_epochs)
+        self.max_steps = int(max_steps)
+        self.warm_steps = int(warm_steps)
         self.cold_every = int(cold_every)
         self._previous: TFNextItemRecommender | None = None
         self._weights: dict[str, np.ndarray] = {}
@@ -219,12 +216,10 @@ class TFNextItemRecommender(Recommender):
         tf.keras.utils.set_random_seed(self.seed)
         if self._previous is not None:
             start = self._warm_arrays(self._previous, history.weights)
-            passes = self.warm_epochs
+            budget = self.warm_steps
         else:
-            start = self._cold_arrays(
-                tf, interactions, as_of, history, examples, targets, validation, held_out
-            )
-            passes = self.max_epochs
+            start = self._cold_arrays(tf, interactions, as_of, history, examples, targets, held_out)
+            budget = self.max_steps
         variables = {key: tf.Variable(value) for key, value in start.items()}
         rng = np.random.default_rng(self.seed)
         optimizer = tf.keras.optimizers.Adam(self.learning_rate)
@@ -252,18 +247,20 @@ class TFNextItemRecommender(Recommender):
             "warm start" if self._previous is not None else "seed",
             seed_score,
         )
-        waited, checks = 0, 0
+        waited, checks, steps = 0, 0, 0
         items, strength = examples
-        per_check = max(1, -(-len(targets) // (self.batch_size * CHECKS_PER_EPOCH)))
-        stop = False
-        for epoch in range(passes):
+        per_pass = -(-len(targets) // self.batch_size)
+        per_check = max(1, min(-(-per_pass // CHECKS_PER_EPOCH), -(-budget // CHECKS_PER_BUDGET)))
+        stop = budget <= 0
+        for epoch in range(self.max_epochs if not stop else 0):
             order = rng.permutation(len(targets))
             batches = [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
             for first in range(0, len(batches), per_check):
                 losses = [
                     float(step(tf.constant(items[b]), tf.constant(strength[b]), tf.constant(targets[b])))
-                    for b in batches[first : first + per_check]
+                    for b in batches[first : min(first + per_check, first + budget - steps)]
                 ]
+                steps += len(losses)
                 checks += 1
                 score = self._validation_ndcg(tf, variables, validation)
                 log.info(
@@ -277,11 +274,12 @@ class TFNextItemRecommender(Recommender):
                 else:
                     waited += 1
                     stop = waited > self.patience
+                stop = stop or steps >= budget
                 if stop:
                     break
             if stop:
                 break
-        epochs = round(checks / CHECKS_PER_EPOCH, 2)
+        epochs = round(steps / max(per_pass, 1), 2)
         self._weights.update(best)
         self._previous = None  # not kept alive with this model
         self.fitted.update(
@@ -289,6 +287,7 @@ class TFNextItemRecommender(Recommender):
                 "training_examples": int(len(targets)),
                 "validation_customers": int(len(validation[2])),
                 "epochs": epochs,
+                "steps": steps,
                 "validation_ndcg": round(float(best_score), 6),
                 "seed_validation_ndcg": round(float(seed_score), 6),
             }
@@ -309,7 +308,6 @@ class TFNextItemRecommender(Recommender):
         history: History,
         examples: tuple,
         targets: np.ndarray,
-        validation: tuple,
         held_out: tuple[np.ndarray, np.ndarray],
     ) -> dict[str, np.ndarray]:
         """Starting weights from scratch: the EASE seed, fitted without the held-out purchases
@@ -318,7 +316,8 @@ class TFNextItemRecommender(Recommender):
         _, table = self._seed(tf, interactions, as_of, history.weights, held_out)
         start = {
             "table": table,
-            "position": _position_weights(self.max_history, np.inf),
+            # Every position counts alike at first (softplus(0.5413) = 1), as in EASE.
+            "position": np.full(self.max_history, np.log(np.expm1(1.0)), np.float32),
             "bias": np.zeros(n_products, np.float32),
             "item_in": np.random.default_rng(self.seed)
             .normal(0, 0.01, (n_products, self.embedding_dim))
@@ -327,7 +326,6 @@ class TFNextItemRecommender(Recommender):
             "item_out": np.zeros((n_products, self.embedding_dim), np.float32),
             "scale": np.float32(1.0),
         }
-        start["position"] = self._seed_positions(tf, start, validation)
         start["scale"] = self._seed_scale(
             tf, {k: tf.constant(v) for k, v in start.items()}, examples, targets
         )
@@ -461,22 +459,6 @@ class TFNextItemRecommender(Recommender):
         log.info("tf_next_item seed: EASE over %d products, l2 %.4g", len(kept), l2)
         return neighbour_idx, (table / magnitude).astype(np.float32)
 
-    def _seed_positions(self, tf: Any, start: Mapping[str, np.ndarray], validation: tuple) -> np.ndarray:
-        """The position weights training starts from: a product's weight halves every `h`
-        positions back, `h` of `SEED_POSITION_HALF_LIVES` chosen by the seed's validation NDCG
-        (infinite: every position alike, as in EASE)."""
-        constants = {k: tf.constant(v) for k, v in start.items()}
-        scores = {
-            h: self._validation_ndcg(
-                tf, {**constants, "position": tf.constant(_position_weights(self.max_history, h))}, validation
-            )
-            for h in SEED_POSITION_HALF_LIVES
-        }
-        chosen = max(scores, key=lambda h: (scores[h], h))
-        self.fitted["seed_position_half_life"] = None if np.isinf(chosen) else chosen
-        log.info("tf_next_item seed: validation NDCG@10 by position half-life %s", scores)
-        return _position_weights(self.max_history, chosen)
-
     def _seed_scale(self, tf: Any, variables: Mapping, examples: tuple, targets: np.ndarray) -> np.float32:
         """The softmax temperature of `SEED_SCALES` with the lowest loss of the seed on a sample
         of training examples (too flat a start wastes passes on learning the scale)."""
@@ -580,11 +562,15 @@ class TFNextItemRecommender(Recommender):
             stop = start + SCORING_BATCH
             logits = self._logits(
                 tf, variables, tf.constant(items[start:stop]), tf.constant(strength[start:stop])
-            ).numpy()
-            for r, bought in enumerate(exclude[start:stop]):
-                logits[r, list(bought)] = -np.inf
-            top, _ = top_k_dense(logits, VALIDATION_K)
-            gains.append(ndcg_values(list(top), [{t} for t in targets[start:stop]], VALIDATION_K))
+            )
+            rows = [r for r, bought in enumerate(exclude[start:stop]) for _ in bought]
+            if rows:
+                cols = [c for bought in exclude[start:stop] for c in bought]
+                logits = tf.tensor_scatter_nd_update(
+                    logits, np.c_[rows, cols].astype(np.int32), np.full(len(rows), -np.inf, np.float32)
+                )
+            _, top = tf.math.top_k(logits, min(VALIDATION_K, len(self.products)))
+            gains.append(ndcg_values(list(top.numpy()), [{t} for t in targets[start:stop]], VALIDATION_K))
         return float(np.concatenate(gains).mean())
 
     # -------------------------------------------------------------------------- the model
@@ -627,19 +613,14 @@ class TFNextItemRecommender(Recommender):
         tf = _tf()
         self._check_fitted()
         items, strength = recent_products(batch, self.max_history)
-        logits = (
-            self._logits(tf, self._variables(tf), tf.constant(items), tf.constant(strength))
-            .numpy()
-            .astype(np.float64)
-        )
-        logits[batch.purchased.toarray()] = -np.inf
-        top, top_logits = top_k_dense(logits, min(k, len(self.products)))
-        finite = np.isfinite(logits)
-        peak = np.max(np.where(finite, logits, -np.inf), axis=1, keepdims=True)
-        normaliser = peak + np.log(
-            np.sum(np.where(finite, np.exp(logits - peak), 0.0), axis=1, keepdims=True)
-        )
-        return top, np.where(np.isfinite(top_logits), np.exp(top_logits - normaliser), -np.inf)
+        logits = self._logits(tf, self._variables(tf), tf.constant(items), tf.constant(strength))
+        logits = tf.where(tf.constant(batch.purchased.toarray()), -np.inf, logits)
+        # The score is the softmax probability over what the customer has not bought.
+        normaliser = tf.reduce_logsumexp(logits, axis=1, keepdims=True)
+        top_logits, top = tf.math.top_k(logits, min(k, len(self.products)))
+        top_logits = top_logits.numpy().astype(np.float64)
+        probability = np.exp(top_logits - normaliser.numpy().astype(np.float64))
+        return top.numpy().astype(np.int64), np.where(np.isfinite(top_logits), probability, -np.inf)
 
     def similar_products(self, k: int) -> pd.DataFrame:
         """The products most likely bought after each product (learned transitions plus the

@@ -144,8 +144,16 @@ def main() -> int:
         simulator.build_shop(engine, "medium", 91, replace=True)
         build_seconds = time.perf_counter() - started
         last = simulator.last_simulated_day(engine)
-    else:  # a kept shop: forget earlier models and tables, keep the source rows
+    else:  # a kept shop: forget earlier models and published tables, keep the source rows
         with warehouse.transaction(engine) as conn:
+            published = conn.execute(
+                sa.text(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public' AND strpos(table_name, '__v') > 0"
+                )
+            ).scalars()
+            for table in list(published):
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
             for table in ("model_versions", "published_tables"):
                 conn.exec_driver_sql(f"DELETE FROM {table}")
     print(f"shop ready (last day {last}); built in {build_seconds}", flush=True)

@@ -73,9 +73,9 @@ MAX_HISTORY = 50
 NEIGHBOURS = 200
 # Training steps (batches) at most from the seed, and from the previous night's model (the
 # "incremental update"); validation runs at least CHECKS_PER_BUDGET times within either.
-MAX_STEPS = 1500
-WARM_STEPS = 300
-CHECKS_PER_BUDGET = 5
+MAX_STEPS = 600
+WARM_STEPS = 150
+CHECKS_PER_BUDGET = 4
 # The seed is rebuilt from scratch on every this-many-th night in a row (1: never warm).
 COLD_EVERY = 7
 # Softmax temperatures tried for the seed (the one with the lowest training loss starts).

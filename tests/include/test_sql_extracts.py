@@ -283,8 +283,8 @@ def _published_shop(url: str) -> dict[str, int]:
         columns=["customer_id", "rank", "product_id", "score", "source", "model_version", "as_of"],
     )
     similar = pd.DataFrame(
-        [(p, r, products[-r], 1.0 / r, "rec-v1", AS_OF) for p in products for r in (1, 2)],
-        columns=["product_id", "rank", "similar_product_id", "score", "model_version", "as_of"],
+        [(p, r, products[-r], 1.0 / r, "model", "rec-v1", AS_OF) for p in products for r in (1, 2)],
+        columns=["product_id", "rank", "similar_product_id", "score", "source", "model_version", "as_of"],
     )
     risk = orders[["order_id", "customer_id", "ordered_at", "amount"]].assign(
         score=[i / 10 for i in range(10)],

@@ -98,8 +98,7 @@ class EASERecommender(NeighbourRecommender):
     def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         started = time.perf_counter()
         n_products = len(self.products)
-        counts = np.diff(history.weights.tocsc().indptr)
-        kept = np.sort(np.lexsort((self.products, -counts))[: self.max_products])
+        kept = most_interacted(history.weights, self.products, self.max_products)
         matrix = self._input(history.weights)[:, kept]
         gram = (matrix.T @ matrix).toarray()
         scale = float(np.mean(np.diag(gram))) or 1.0
@@ -125,18 +124,48 @@ class EASERecommender(NeighbourRecommender):
     def _choose_l2(
         self, interactions: pd.DataFrame, as_of: pd.Timestamp, kept: np.ndarray, scale: float
     ) -> float:
-        scores = validation_by_l2(
+        l2, scores = choose_l2(
             interactions,
             as_of,
             self.products[kept],
-            [factor * scale for factor in EASE_L2_GRID],
+            scale,
             validation_days=self.validation_days,
             half_life_days=self.half_life_days,
         )
-        if not scores:
-            return EASE_L2_GRID[1] * scale
-        self.fitted["validation_ndcg"] = {f"{k:.6g}": round(v, 6) for k, v in scores.items()}
-        return max(scores, key=lambda l2: (scores[l2], -l2))
+        if scores:
+            self.fitted["validation_ndcg"] = {f"{k:.6g}": round(v, 6) for k, v in scores.items()}
+        return l2
+
+
+def most_interacted(weights: sp.csr_matrix, products: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of the n products with the most interactions (ties: lower id), sorted."""
+    counts = np.diff(weights.tocsc().indptr)
+    return np.sort(np.lexsort((products, -counts))[:n])
+
+
+def choose_l2(
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    products: np.ndarray,
+    scale: float,
+    *,
+    validation_days: int,
+    half_life_days: float,
+) -> tuple[float, dict[float, float]]:
+    """The λ of `EASE_L2_GRID` (times `scale`, the mean diagonal of XᵀX) with the best NDCG on
+    the validation split (`validation_by_l2`), and every λ's NDCG; the second λ of the grid
+    when the split has no customer to judge."""
+    scores = validation_by_l2(
+        interactions,
+        as_of,
+        products,
+        [factor * scale for factor in EASE_L2_GRID],
+        validation_days=validation_days,
+        half_life_days=half_life_days,
+    )
+    if not scores:
+        return EASE_L2_GRID[1] * scale, {}
+    return max(scores, key=lambda l2: (scores[l2], -l2)), scores
 
 
 def validation_by_l2(

@@ -56,12 +56,12 @@ from include.models.recommender.base import (
     top_neighbours,
 )
 from include.models.recommender.ease import (
-    EASE_L2_GRID,
     EASE_MAX_PRODUCTS,
     EASE_VALIDATION_DAYS,
+    choose_l2,
     ease_weights,
+    most_interacted,
     strongest,
-    validation_by_l2,
 )
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,13 @@ def recent_products(batch: History, max_history: int) -> tuple[np.ndarray, np.nd
     items[rows[order][keep], position[keep]] = weights.indices[order][keep]
     strength[rows[order][keep], position[keep]] = np.log1p(weights.data[order][keep])
     return items, strength
+
+
+def _binary(weights: sp.csr_matrix) -> sp.csr_matrix:
+    """Who interacted with what (1 per stored entry), for cosine neighbours."""
+    binary = weights.tocsr().copy()
+    binary.data = np.ones_like(binary.data)
+    return binary
 
 
 class TFNextItemRecommender(Recommender):
@@ -368,9 +375,7 @@ class TFNextItemRecommender(Recommender):
         neighbour_idx[known] = np.where(mapped >= 0, mapped, known[:, None])
         table[known] = np.where(mapped >= 0, arrays["table"][where[known]], 0.0)
         if len(new) and width > 1:
-            binary = weights.tocsr().copy()
-            binary.data = np.ones_like(binary.data)
-            idx, _ = cosine_neighbours(binary, width - 1, new)
+            idx, _ = cosine_neighbours(_binary(weights), width - 1, new)
             neighbour_idx[new, 1 : 1 + idx.shape[1]] = idx
         bias = np.full(n_products, np.median(arrays["bias"]), np.float32)
         bias[known] = arrays["bias"][where[known]]
@@ -424,14 +429,11 @@ class TFNextItemRecommender(Recommender):
         width = min(max(self.neighbours - 1, 1), max(n_products - 1, 0))
         neighbour_idx = np.repeat(np.arange(n_products, dtype=np.int32)[:, None], 1 + width, axis=1)
         table = np.zeros((n_products, 1 + width), np.float32)
-        counts = np.diff(seen.tocsc().indptr)
-        kept = np.sort(np.lexsort((self.products, -counts))[: self.max_products])
-        kept = kept[counts[kept] > 0]
+        kept = most_interacted(seen, self.products, self.max_products)
+        kept = kept[np.diff(seen.tocsc().indptr)[kept] > 0]
         rest = np.setdiff1d(np.arange(n_products), kept)
         if len(rest) and width:
-            binary = seen.copy()
-            binary.data = np.ones_like(binary.data)
-            idx, _ = cosine_neighbours(binary, width, rest)
+            idx, _ = cosine_neighbours(_binary(seen), width, rest)
             neighbour_idx[rest, 1 : 1 + idx.shape[1]] = idx
         self._weights = {"neighbour_idx": neighbour_idx}
         if len(kept) < 2:
@@ -439,17 +441,17 @@ class TFNextItemRecommender(Recommender):
         inputs = seen.log1p()[:, kept]
         gram = (inputs.T @ inputs).toarray()
         scale = float(np.mean(np.diag(gram))) or 1.0
-        l2 = self.seed_l2
-        if not l2:
-            scores = validation_by_l2(
+        l2 = (
+            self.seed_l2
+            or choose_l2(
                 interactions,
                 as_of,
                 self.products[kept],
-                [factor * scale for factor in EASE_L2_GRID],
+                scale,
                 validation_days=self.validation_days,
                 half_life_days=self.half_life_days,
-            )
-            l2 = max(scores, key=lambda v: (scores[v], -v)) if scores else EASE_L2_GRID[1] * scale
+            )[0]
+        )
         n_kept = min(width, len(kept) - 1)
         idx, values = strongest(ease_weights(gram, l2), n_kept)
         neighbour_idx[kept, 1 : 1 + n_kept] = kept[idx]

@@ -123,28 +123,15 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    admin = sa.create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    url = admin.url.set(database="shopflow_bench").render_as_string(hide_password=False)
-    os.environ["AIRFLOW_CONN_WAREHOUSE"] = url
     os.environ["SHOPFLOW_VAR_DIR"] = tempfile.mkdtemp(prefix="shopflow-bench-var-")
     prepare_airflow()
-    from include import simulator, warehouse
+    from medium_shop import medium_shop
 
-    with admin.connect() as conn:
-        exists = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = 'shopflow_bench'").first()
-        if exists and not args.keep:
-            conn.exec_driver_sql("DROP DATABASE shopflow_bench WITH (FORCE)")
-        if not exists or not args.keep:
-            conn.exec_driver_sql("CREATE DATABASE shopflow_bench")
-    engine = warehouse.get_engine(url)
-    last = simulator.last_simulated_day(engine) if args.keep else None
-    build_seconds = None
-    if last is None:
-        started = time.perf_counter()
-        simulator.build_shop(engine, "medium", 91, replace=True)
-        build_seconds = time.perf_counter() - started
-        last = simulator.last_simulated_day(engine)
-    else:  # a kept shop: forget earlier models and published tables, keep the source rows
+    from include import warehouse
+
+    engine, last, build_seconds = medium_shop(args.admin_url, days=91, keep=args.keep)
+    if build_seconds is None:
+        # A kept shop: forget earlier models and published tables, keep the source rows.
         with warehouse.transaction(engine) as conn:
             published = conn.execute(
                 sa.text(

@@ -20,8 +20,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-
 
 def main() -> int:
     parser = argparse.ArgumentParser()
@@ -32,26 +30,12 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    admin = sa.create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    url = admin.url.set(database="shopflow_bench").render_as_string(hide_password=False)
-    os.environ["AIRFLOW_CONN_WAREHOUSE"] = url
     os.environ.setdefault("SHOPFLOW_VAR_DIR", "/tmp/shopflow-bench")
-    from include import simulator, validation, warehouse
+    from medium_shop import medium_shop
 
-    with admin.connect() as conn:
-        exists = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = 'shopflow_bench'").first()
-        if exists and not args.keep:
-            conn.exec_driver_sql("DROP DATABASE shopflow_bench WITH (FORCE)")
-        if not exists or not args.keep:
-            conn.exec_driver_sql("CREATE DATABASE shopflow_bench")
-    engine = warehouse.get_engine(url)
-    build_seconds = None
-    last = simulator.last_simulated_day(engine) if args.keep else None
-    if last is None:
-        start = time.perf_counter()
-        simulator.build_shop(engine, "medium", 90, replace=True)
-        build_seconds = time.perf_counter() - start
-        last = simulator.last_simulated_day(engine)
+    from include import validation, warehouse
+
+    engine, last, build_seconds = medium_shop(args.admin_url, days=90, keep=args.keep)
     day = datetime(last.year, last.month, last.day)
     counts = warehouse.read_frame(
         sql="SELECT (SELECT COUNT(*) FROM events) AS events, (SELECT COUNT(*) FROM orders) AS orders",

@@ -6,13 +6,14 @@ so two orders placed in the same second still have a well-defined "earlier" one.
 available is whatever the extract puts in the frame (every order of a lookback window before
 the orders to featurise), so history-based features count within that window.
 
-Missing values get a documented neutral default rather than NaN, so every model can read
-every row:
-- unknown account creation time: age 0 days (an unknown account is treated as brand new);
-- a country comparison with an unknown side: no mismatch;
-- unknown payment method: all payment flags 0;
-- unknown device: seen on 1 account (no evidence of sharing);
-- unknown amount, item count or line count: 0.
+Missing is not a value. An unknown account creation time (no customer row, a null
+`created_at`, or one after the order), amount, device or basket leaves its feature NaN, and an
+explicit indicator column (`*_unknown`) says so; the models fill the NaN with the feature's
+typical (training median) value, so an unknown never coincides with a fraud signal such as a
+brand-new account, and learn from the indicator only what the labels teach. Countries and
+payment methods are compared only when known (a comparison with an unknown side is no
+mismatch), with indicators for an unknown IP country and billing country; an unknown or
+unrecognised payment method leaves every `pay_*` flag NaN and sets `payment_unknown`.
 Rows without an order id, customer id or order time, and duplicated order ids, are rejected.
 """
 
@@ -50,7 +51,7 @@ BURST_WINDOW = pd.Timedelta(hours=24)
 NIGHT_HOURS = range(0, 6)
 
 FEATURE_COLUMNS: list[str] = [
-    "account_age_days",
+    "log_account_age_days",
     "log_amount",
     "amount_vs_customer_median",
     "prior_orders",
@@ -63,47 +64,108 @@ FEATURE_COLUMNS: list[str] = [
     "night_order",
     "log_n_items",
     "n_lines",
+    # 1 where the fact behind a feature is unknown (the feature itself is then NaN or no mismatch).
+    "account_age_unknown",
+    "amount_unknown",
+    "device_unknown",
+    "basket_unknown",
+    "ip_country_unknown",
+    "billing_country_unknown",
+    "payment_unknown",
 ]
+# Features that are NaN when their fact is unknown; models fill them with the typical value.
+MAY_BE_UNKNOWN = (
+    "log_account_age_days",
+    "log_amount",
+    "device_accounts",
+    "log_n_items",
+    "n_lines",
+    *(f"pay_{method}" for method in PAYMENT_METHODS),
+)
 
-# Reason shown when a feature pushes a score up. `{value}` is the feature in readable units
-# (log features are turned back into amounts and counts), `{s}` pluralises counts.
-REASON_TEXT: dict[str, str] = {
-    "account_age_days": "account {value:.0f} day{s} old",
-    "log_amount": "order amount {value:,.2f}",
-    "amount_vs_customer_median": "amount {value:.1f}x the customer's usual",
-    "prior_orders": "{value:.0f} earlier order{s} by this customer",
-    "orders_last_24h": "{value:.0f} order{s} in the last 24h",
+# Reasons. A reason is given only for a feature that pushes an order's score up relative to a
+# typical order (the training medians), and it says in which direction the order differs.
+# 0/1 features: the text when the order has the flag (or lacks one most orders have).
+FLAG_TEXT: dict[str, str] = {
     "billing_ip_mismatch": "billing country differs from IP country",
     "shipping_billing_mismatch": "shipping country differs from billing country",
     "ip_not_customer_country": "IP country differs from the account's country",
-    "device_accounts": "device used by {value:.0f} account{s}",
     **{f"pay_{method}": f"paid with {method.replace('_', ' ')}" for method in PAYMENT_METHODS},
     "night_order": "ordered at night (00:00-06:00 UTC)",
-    "log_n_items": "{value:.0f} item{s} in the order",
-    "n_lines": "{value:.0f} different product{s} in the order",
+    "account_age_unknown": "account creation time unknown",
+    "amount_unknown": "order amount unknown",
+    "device_unknown": "device unknown",
+    "basket_unknown": "no basket lines recorded",
+    "ip_country_unknown": "IP country unknown",
+    "billing_country_unknown": "billing country unknown",
+    "payment_unknown": "payment method unknown",
 }
-# Reason shown when a 0/1 feature pushes a score up by being 0.
-ABSENT_REASON_TEXT: dict[str, str] = {
-    "billing_ip_mismatch": "billing country matches IP country",
-    "shipping_billing_mismatch": "shipping country matches billing country",
-    "ip_not_customer_country": "IP country matches the account's country",
-    **{f"pay_{method}": f"not paid with {method.replace('_', ' ')}" for method in PAYMENT_METHODS},
-    "night_order": "ordered during the day",
+ABSENT_FLAG_TEXT: dict[str, str] = {
+    **{
+        f"pay_{method}": f"not paid with {method.replace('_', ' ')}, unlike most orders"
+        for method in PAYMENT_METHODS
+    },
+    "night_order": "ordered during the day, unlike most orders",
 }
 # Features stored as log1p of a readable quantity.
-_LOG1P_FEATURES = frozenset({"log_amount", "log_n_items"})
+_LOG1P_FEATURES = frozenset({"log_account_age_days", "log_amount", "log_n_items"})
 
 
-def describe_reason(feature: str, value: float) -> str:
-    """A short readable reason for a feature with this value that raised a risk score."""
-    if feature in ABSENT_REASON_TEXT and value == 0:
-        return ABSENT_REASON_TEXT[feature]
-    template = REASON_TEXT.get(feature)
-    if template is None:
-        return f"{feature} = {value:g}"
-    shown = math.expm1(value) if feature in _LOG1P_FEATURES else float(value)
-    plural = "" if round(shown) == 1 else "s"
-    return template.format(value=shown, s=plural)
+def describe_reason(feature: str, value: float, typical: float) -> str:
+    """How an order's `value` of `feature` differs from the `typical` order, in words and units.
+
+    Examples: "account created 2 hours before the order", "8 accounts share this device",
+    "order amount 1,234.50, typically 80.00". Raises ValueError when the value is the typical
+    one: that is no reason.
+    """
+    if value == typical:
+        raise ValueError(f"{feature} = {value:g} is the typical value: no reason")
+    if feature in FLAG_TEXT:
+        if value >= 0.5:
+            return FLAG_TEXT[feature]
+        return ABSENT_FLAG_TEXT.get(feature, f"not {FLAG_TEXT[feature]}, unlike most orders")
+    higher = value > typical
+    shown, usual = (
+        (math.expm1(value), math.expm1(typical)) if feature in _LOG1P_FEATURES else (value, typical)
+    )
+    if feature == "log_account_age_days":
+        if higher:
+            return f"account {_duration(shown)} old, typically {_duration(usual)}"
+        return f"account created {_duration(shown)} before the order"
+    if feature == "log_amount":
+        return f"order amount {shown:,.2f}, {'above' if higher else 'below'} the typical {usual:,.2f}"
+    if feature == "amount_vs_customer_median":
+        return f"amount {shown:.1f}x the customer's usual"
+    if feature == "device_accounts":
+        return f"{_count(shown, 'account')} share this device" if shown >= 2 else "device seen on 1 account"
+    if feature == "prior_orders":
+        if shown < 0.5:
+            return "first order by this customer"
+        return f"{_count(shown, 'earlier order')} by this customer, typically {usual:.0f}"
+    if feature == "orders_last_24h":
+        return (
+            f"{_count(shown, 'other order')} by this customer in the 24 hours before, typically {usual:.0f}"
+        )
+    if feature == "log_n_items":
+        return f"{_count(shown, 'item')} in the order, typically {usual:.0f}"
+    if feature == "n_lines":
+        return f"{_count(shown, 'different product')} in the order, typically {usual:.0f}"
+    return f"{feature} {value:g}, typically {typical:g}"
+
+
+def _count(n: float, noun: str) -> str:
+    whole = round(n)
+    return f"{whole} {noun}{'' if whole == 1 else 's'}"
+
+
+def _duration(days: float) -> str:
+    """A readable length of time: minutes under an hour, hours under two days, else days."""
+    minutes = days * 24 * 60
+    if minutes < 60:
+        return _count(minutes, "minute")
+    if days < 2:
+        return _count(minutes / 60, "hour")
+    return _count(days, "day")
 
 
 def build_order_features(orders: pd.DataFrame) -> pd.DataFrame:
@@ -127,11 +189,13 @@ def build_order_features(orders: pd.DataFrame) -> pd.DataFrame:
     frame = frame.sort_values(["ordered_at", "order_id"], kind="stable").reset_index(drop=True)
     customer = frame.groupby("customer_id", sort=False)
     prior_orders = customer.cumcount().to_numpy()
-    amount = frame["amount"].fillna(0.0).astype("float64")
+    amount = frame["amount"].astype("float64")
 
     out = pd.DataFrame(index=frame.index)
     age = (frame["ordered_at"] - frame["customer_created_at"]) / pd.Timedelta(days=1)
-    out["account_age_days"] = age.fillna(0.0).clip(lower=0.0)
+    age_known = age >= 0  # False for a null created_at (no customer row) and one after the order
+    # log1p: the first hours after sign-up matter far more than a year's difference later.
+    out["log_account_age_days"] = np.log1p(age.where(age_known))
     out["log_amount"] = np.log1p(amount.clip(lower=0.0))
     out["amount_vs_customer_median"] = _amount_vs_previous_median(frame, amount)
     out["prior_orders"] = prior_orders
@@ -141,11 +205,21 @@ def build_order_features(orders: pd.DataFrame) -> pd.DataFrame:
     out["ip_not_customer_country"] = _differs(frame["ip_country"], frame["customer_country"])
     out["device_accounts"] = _device_accounts(frame)
     method = frame["payment_method"]
+    payment_known = method.isin(PAYMENT_METHODS)
     for name in PAYMENT_METHODS:
-        out[f"pay_{name}"] = (method == name).fillna(False)
+        out[f"pay_{name}"] = (method == name).where(payment_known)
     out["night_order"] = frame["ordered_at"].dt.hour.isin(NIGHT_HOURS)
-    out["log_n_items"] = np.log1p(frame["n_items"].fillna(0).astype("float64").clip(lower=0.0))
-    out["n_lines"] = frame["n_lines"].fillna(0).astype("float64").clip(lower=0.0)
+    # An order without lines has an unknown basket, not an empty one.
+    basket_known = frame["n_lines"].fillna(0) > 0
+    out["log_n_items"] = np.log1p(frame["n_items"].astype("float64").clip(lower=0.0)).where(basket_known)
+    out["n_lines"] = frame["n_lines"].astype("float64").where(basket_known)
+    out["account_age_unknown"] = ~age_known
+    out["amount_unknown"] = amount.isna()
+    out["device_unknown"] = frame["device_id"].isna()
+    out["basket_unknown"] = ~basket_known
+    out["ip_country_unknown"] = frame["ip_country"].isna()
+    out["billing_country_unknown"] = frame["billing_country"].isna()
+    out["payment_unknown"] = ~payment_known
 
     out = out[FEATURE_COLUMNS].astype("float64")
     out.index = pd.Index(frame["order_id"], name="order_id")
@@ -229,7 +303,8 @@ def _differs(left: pd.Series, right: pd.Series) -> np.ndarray:
 
 
 def _amount_vs_previous_median(frame: pd.DataFrame, amount: pd.Series) -> np.ndarray:
-    """Amount over the median of the customer's earlier orders (1.0 without a usable median).
+    """Amount over the median of the customer's earlier known amounts (1.0 without a usable
+    median or amount).
 
     `frame` is in chronological order with a RangeIndex.
     """
@@ -245,7 +320,7 @@ def _amount_vs_previous_median(frame: pd.DataFrame, amount: pd.Series) -> np.nda
     previous = (
         pd.Series(running, index=frame.index).groupby(frame["customer_id"], sort=False).shift(1).to_numpy()
     )
-    usable = previous > 0
+    usable = (previous > 0) & amount.notna().to_numpy()
     ratio = np.ones(len(frame))
     np.divide(amount.to_numpy(), previous, out=ratio, where=usable)
     return ratio
@@ -284,10 +359,11 @@ def _orders_in_window(frame: pd.DataFrame, prior_orders: np.ndarray, window: pd.
 
 
 def _device_accounts(frame: pd.DataFrame) -> np.ndarray:
-    """Distinct customers seen on the order's device up to and including the order.
+    """Distinct customers seen on the order's device up to and including the order (NaN for an
+    unknown device).
 
     `frame` is in chronological order.
     """
     first_on_device = ~frame.duplicated(["device_id", "customer_id"])
     counts = first_on_device.groupby(frame["device_id"], sort=False).cumsum()
-    return counts.where(frame["device_id"].notna(), 1).to_numpy(dtype="float64")
+    return counts.where(frame["device_id"].notna()).to_numpy(dtype="float64")

@@ -158,6 +158,12 @@ ROW_RULES: dict[str, dict[str, str]] = {
         "future_timestamps": "quality/find_future_chargebacks",
     },
 }
+# Row-level findings that are worth a warning but leave the rows in use.
+# Unknown account ages are one: risk scores those orders with an explicit "unknown" indicator.
+WARNING_ROW_RULES: dict[str, dict[str, str]] = {
+    "customers": {"missing_created_at": "quality/find_undated_customers"},
+    "orders": {"unknown_account_age": "quality/find_orders_of_undated_accounts"},
+}
 # Tables whose daily volume is checked against the trailing median (the others are trickles).
 VOLUME_TABLES = ("events", "orders", "order_items")
 FRESHNESS_RULES = {"events": "quality/find_stale_events", "orders": "quality/find_stale_orders"}
@@ -385,6 +391,12 @@ def run_expectations(
             description=f"{table}: no {rule.replace('_', ' ')}",
         )
         add(expectation, rule, "", QUARANTINE)
+    for rule, rule_file in WARNING_ROW_RULES.get(table, {}).items():
+        expectation = gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=_literal_sql(rule_file, params, engine),
+            description=f"{table}: no {rule.replace('_', ' ')}",
+        )
+        add(expectation, rule, "", WARNING)
     if table in FRESHNESS_RULES:
         expectation = gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=_literal_sql(FRESHNESS_RULES[table], params, engine),

@@ -128,6 +128,15 @@ def few_bad_rows(conn: sa.Connection) -> None:
     )
 
 
+def undated_account(conn: sa.Connection) -> None:
+    _exec(
+        conn,
+        "UPDATE customers SET created_at = NULL WHERE customer_id = "
+        "(SELECT MIN(customer_id) FROM orders WHERE ordered_at >= :s AND ordered_at < :e)",
+        **IN_DAY,
+    )
+
+
 @dataclass(frozen=True)
 class Case:
     inject: Callable[[sa.Connection], None]
@@ -150,6 +159,8 @@ CASES = {
     "tenfold_spike": Case(tenfold_spike, "events", "expect_table_row_count_to_be_between", "", "critical"),
     "shifted_event_type_mix": Case(shifted_event_type_mix, "events", "drift_event_type_mix", "", "warning"),
     "few_bad_rows_below_tolerance": Case(few_bad_rows, "events", "unknown_references", "", "quarantine"),
+    # The order stays in use, scored with its account age unknown.
+    "undated_account": Case(undated_account, "orders", "unknown_account_age", "", "warning"),
 }
 
 

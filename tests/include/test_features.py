@@ -11,6 +11,7 @@ import pytest
 from include.features import (
     FEATURE_COLUMNS,
     ORDER_COLUMNS,
+    PAYMENT_METHODS,
     build_order_features,
     describe_reason,
     label_orders,
@@ -72,8 +73,8 @@ def reference_features(orders: pd.DataFrame) -> pd.DataFrame:
         mine = earlier[earlier["customer_id"] == order.customer_id]
         window = mine[mine["ordered_at"] >= order.ordered_at - pd.Timedelta(hours=24)]
         median = mine["amount"].median() if len(mine) else np.nan
-        if order.device_id is None:
-            accounts = 1
+        if pd.isna(order.device_id):
+            accounts = np.nan
         else:
             on_device = earlier[earlier["device_id"] == order.device_id]
             accounts = len(set(on_device["customer_id"]) | {order.customer_id})
@@ -89,9 +90,9 @@ def reference_features(orders: pd.DataFrame) -> pd.DataFrame:
 def test_returns_float_features_indexed_by_order_id_in_input_order() -> None:
     orders = make_orders(
         [
-            {"order_id": 3, "customer_id": 1, "hours": 5},
-            {"order_id": 1, "customer_id": 1, "hours": 0},
-            {"order_id": 2, "customer_id": 2, "hours": 1},
+            {"order_id": 3, "customer_id": 1, "hours": 5, "device_id": "d1"},
+            {"order_id": 1, "customer_id": 1, "hours": 0, "device_id": "d1"},
+            {"order_id": 2, "customer_id": 2, "hours": 1, "device_id": "d2"},
         ]
     )
     features = build_order_features(orders)
@@ -147,7 +148,8 @@ def test_device_accounts_counts_distinct_customers_so_far() -> None:
         ]
     )
     accounts = build_order_features(orders)["device_accounts"]
-    assert accounts.tolist() == [1, 2, 2, 3, 1, 1, 1]
+    assert accounts.iloc[:5].tolist() == [1, 2, 2, 3, 1]
+    assert accounts.iloc[5:].isna().all()  # unknown devices are unknown, not "one account"
 
 
 def test_ties_on_time_are_broken_by_order_id() -> None:
@@ -198,6 +200,7 @@ def test_order_level_features() -> None:
                 "customer_created_at": T0 - pd.Timedelta(days=2, hours=9),
                 "n_items": 3,
                 "n_lines": 2,
+                "device_id": "d1",
             },
             {
                 "order_id": 2,
@@ -221,7 +224,7 @@ def test_order_level_features() -> None:
     )
     features = build_order_features(orders)
     first = features.loc[1]
-    assert first["account_age_days"] == pytest.approx(2.0)
+    assert first["log_account_age_days"] == pytest.approx(np.log1p(2.0))
     assert first["log_amount"] == pytest.approx(1.0)
     assert first["billing_ip_mismatch"] == 1
     assert first["shipping_billing_mismatch"] == 1
@@ -231,16 +234,48 @@ def test_order_level_features() -> None:
     assert first["night_order"] == 1
     assert first["log_n_items"] == pytest.approx(np.log(4))
     assert first["n_lines"] == 2
+    assert first[[c for c in FEATURE_COLUMNS if c.endswith("_unknown")]].sum() == 0
     second = features.loc[2]
-    assert second["account_age_days"] == 0
+    # Created after the order (clock skew or a bad load): the age is unknown, not zero.
+    assert np.isnan(second["log_account_age_days"])
+    assert second["account_age_unknown"] == 1
     assert second["billing_ip_mismatch"] == 0  # unknown billing country is no mismatch
+    assert second["billing_country_unknown"] == 1
     assert second["ip_not_customer_country"] == 1
     assert second["pay_gift_card"] == 1
     assert second["night_order"] == 0
     third = features.loc[3]
-    assert third["account_age_days"] == 0
-    assert third["log_amount"] == 0
-    assert third[[c for c in FEATURE_COLUMNS if c.startswith("pay_")]].sum() == 0
+    assert np.isnan(third["log_account_age_days"])
+    assert np.isnan(third["log_amount"])
+    assert (
+        third[["account_age_unknown", "amount_unknown", "payment_unknown", "device_unknown"]].tolist()
+        == [1] * 4
+    )
+    assert third[[c for c in FEATURE_COLUMNS if c.startswith("pay_")]].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("change", "unknown", "nan_features"),
+    [
+        ({"customer_created_at": pd.NaT}, "account_age_unknown", ["log_account_age_days"]),
+        ({"customer_created_at": T0 + pd.Timedelta(days=3)}, "account_age_unknown", ["log_account_age_days"]),
+        ({"amount": None}, "amount_unknown", ["log_amount"]),
+        ({"device_id": None}, "device_unknown", ["device_accounts"]),
+        ({"n_items": 0, "n_lines": 0}, "basket_unknown", ["log_n_items", "n_lines"]),
+        ({"ip_country": None}, "ip_country_unknown", []),
+        ({"billing_country": None}, "billing_country_unknown", []),
+        ({"payment_method": None}, "payment_unknown", [f"pay_{m}" for m in PAYMENT_METHODS]),
+        ({"payment_method": "voucher"}, "payment_unknown", [f"pay_{m}" for m in PAYMENT_METHODS]),
+    ],
+)
+def test_every_kind_of_missing_value_has_its_indicator_and_no_default(
+    change: dict, unknown: str, nan_features: list[str]
+) -> None:
+    known = {"order_id": 1, "customer_id": 1, "hours": 0, "device_id": "d1"}
+    features = build_order_features(make_orders([{**known, **change}])).loc[1]
+    indicators = [c for c in FEATURE_COLUMNS if c.endswith("_unknown")]
+    assert features[indicators].to_dict() == {c: float(c == unknown) for c in indicators}
+    assert features[features.isna()].index.tolist() == nan_features
 
 
 def test_empty_frame_gives_empty_features() -> None:
@@ -260,18 +295,67 @@ def test_rejects_missing_column_and_duplicate_orders() -> None:
         build_order_features(orders.assign(customer_id=None))
 
 
-def test_describe_reason_is_readable() -> None:
-    assert describe_reason("account_age_days", 0.4) == "account 0 days old"
-    assert describe_reason("account_age_days", 1.2) == "account 1 day old"
-    assert describe_reason("billing_ip_mismatch", 1.0) == "billing country differs from IP country"
-    assert describe_reason("orders_last_24h", 3.0) == "3 orders in the last 24h"
-    assert describe_reason("device_accounts", 4.0) == "device used by 4 accounts"
-    assert describe_reason("amount_vs_customer_median", 6.14) == "amount 6.1x the customer's usual"
-    assert describe_reason("pay_crypto", 1.0) == "paid with crypto"
-    assert describe_reason("pay_card", 0.0) == "not paid with card"
-    assert describe_reason("log_amount", float(np.log1p(1234.5))) == "order amount 1,234.50"
+@pytest.mark.parametrize(
+    ("feature", "value", "typical", "text"),
+    [
+        (
+            "log_account_age_days",
+            float(np.log1p(2 / 24)),
+            float(np.log1p(300)),
+            "account created 2 hours before the order",
+        ),
+        (
+            "log_account_age_days",
+            float(np.log1p(10 / 24 / 60)),
+            float(np.log1p(300)),
+            "account created 10 minutes before the order",
+        ),
+        (
+            "log_account_age_days",
+            float(np.log1p(5.2)),
+            float(np.log1p(300)),
+            "account created 5 days before the order",
+        ),
+        (
+            "log_account_age_days",
+            float(np.log1p(900.0)),
+            float(np.log1p(300)),
+            "account 900 days old, typically 300 days",
+        ),
+        (
+            "log_amount",
+            float(np.log1p(1234.5)),
+            float(np.log1p(80)),
+            "order amount 1,234.50, above the typical 80.00",
+        ),
+        ("log_amount", float(np.log1p(3)), float(np.log1p(80)), "order amount 3.00, below the typical 80.00"),
+        ("amount_vs_customer_median", 6.14, 1.0, "amount 6.1x the customer's usual"),
+        ("device_accounts", 8.0, 1.0, "8 accounts share this device"),
+        ("prior_orders", 0.0, 4.0, "first order by this customer"),
+        ("prior_orders", 1.0, 4.0, "1 earlier order by this customer, typically 4"),
+        ("orders_last_24h", 3.0, 0.0, "3 other orders by this customer in the 24 hours before, typically 0"),
+        ("log_n_items", float(np.log1p(12)), float(np.log1p(1)), "12 items in the order, typically 1"),
+        ("n_lines", 5.0, 1.0, "5 different products in the order, typically 1"),
+        ("billing_ip_mismatch", 1.0, 0.0, "billing country differs from IP country"),
+        ("pay_crypto", 1.0, 0.0, "paid with crypto"),
+        ("pay_card", 0.0, 1.0, "not paid with card, unlike most orders"),
+        ("night_order", 1.0, 0.0, "ordered at night (00:00-06:00 UTC)"),
+        ("ip_country_unknown", 1.0, 0.0, "IP country unknown"),
+    ],
+)
+def test_reasons_say_how_the_order_differs_from_a_typical_one(
+    feature: str, value: float, typical: float, text: str
+) -> None:
+    assert describe_reason(feature, value, typical) == text
+
+
+def test_every_feature_has_a_reason_and_the_typical_value_is_none() -> None:
     for feature in FEATURE_COLUMNS:
-        assert "{" not in describe_reason(feature, 1.0)
+        for value, typical in ((1.0, 0.0), (0.0, 1.0), (5.0, 2.0)):
+            text = describe_reason(feature, value, typical)
+            assert "{" not in text and "_" not in text and feature not in text, text
+        with pytest.raises(ValueError, match="typical value"):
+            describe_reason(feature, 1.0, 1.0)
 
 
 class TestLabelOrders:

@@ -4,6 +4,15 @@ Every candidate takes the features of `include.features` and returns a probabili
 score in [0, 1] (higher = riskier) and per-feature contributions that explain it. The scores
 rank orders; they are not all calibrated probabilities (class weighting inflates them), so
 decision thresholds are chosen per model on the holdout.
+
+What the base class does for every model:
+- unknown values (NaN) are filled with the feature's typical value, its median over the
+  training rows, so a missing fact reads as an ordinary one and only its `*_unknown`
+  indicator can carry risk;
+- a feature that never varied in training is left out of the model: it carries no
+  information, and a value it first shows at scoring time must not move the score;
+- contributions are measured against the typical order, so a feature at its typical value
+  never explains a score.
 """
 
 from __future__ import annotations
@@ -43,20 +52,48 @@ class RiskModel(Model):
         positives = int(labels.sum())
         if positives == 0 or positives == len(labels):
             raise ValueError(f"training needs both classes, got {positives} positives in {len(labels)} rows")
+        values = X.to_numpy(dtype="float64")
+        if np.isinf(values).any():
+            named = [c for c, bad in zip(X.columns, np.isinf(values).any(axis=0), strict=True) if bad]
+            raise ValueError(f"X has infinite values in: {', '.join(named)}")
+        known = ~np.isnan(values)
+        typical = [
+            float(np.median(column[ok])) if ok.any() else 0.0
+            for column, ok in zip(values.T, known.T, strict=True)
+        ]
+        filled = np.where(known, values, np.asarray(typical))
+        varies = filled.min(axis=0) < filled.max(axis=0)
         self.fitted = {
             "feature_columns": [str(column) for column in X.columns],
+            "typical": typical,
+            "model_columns": [str(c) for c, v in zip(X.columns, varies, strict=True) if v],
             "train_rows": len(labels),
             "train_positives": positives,
         }
         log.info(
-            "Training %s on %d orders (%d positive, %d features)",
+            "Training %s on %d orders (%d positive, %d features, %d constant left out)",
             self.name,
             len(labels),
             positives,
-            len(self.feature_columns),
+            len(self.model_columns),
+            len(self.feature_columns) - len(self.model_columns),
         )
         self._fit(self._matrix(X), labels.astype("int64"))
         return self
+
+    @property
+    def model_columns(self) -> list[str]:
+        """The feature columns the model reads: those that varied in training."""
+        return list(self.fitted.get("model_columns", []))
+
+    @property
+    def typical(self) -> pd.Series:
+        """The typical order: the median of each feature over the training rows."""
+        return pd.Series(self.fitted["typical"], index=self.feature_columns, dtype="float64")
+
+    def typical_values(self) -> np.ndarray:
+        """The typical values of the model columns, in their order."""
+        return self.typical[self.model_columns].to_numpy()
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Risk score in [0, 1] per row of `X` (higher = riskier)."""
@@ -67,11 +104,14 @@ class RiskModel(Model):
         return self._predict(values)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per row of `X` and model feature: its push on the score (positive = riskier)."""
+        """Per row of `X` and feature: its push on the score relative to the typical order
+        (positive = riskier); zero for the features the model leaves out."""
         self._check_fitted()
         values = self._matrix(X)
-        pushes = self._contributions(values) if len(values) else np.empty(values.shape)
-        return pd.DataFrame(pushes, index=X.index, columns=self.feature_columns)
+        pushes = pd.DataFrame(0.0, index=X.index, columns=self.feature_columns)
+        if len(values):
+            pushes[self.model_columns] = self._contributions(values)
+        return pushes
 
     @abc.abstractmethod
     def _fit(self, values: np.ndarray, labels: np.ndarray) -> None:
@@ -83,44 +123,54 @@ class RiskModel(Model):
 
     @abc.abstractmethod
     def _contributions(self, values: np.ndarray) -> np.ndarray:
-        """Contributions of a non-empty validated float matrix, same shape."""
+        """Contributions of a non-empty validated float matrix, same shape, relative to
+        `typical_values()`."""
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        """The feature columns of `X`, in training order, as a finite float matrix."""
-        columns = self.feature_columns
-        missing = [column for column in columns if column not in X.columns]
+        """The model columns of `X`, in training order, unknowns filled with the typical value."""
+        missing = [column for column in self.feature_columns if column not in X.columns]
         if missing:
             raise ValueError(f"X is missing feature column(s): {', '.join(missing)}")
+        columns = self.model_columns
         values = X[columns].to_numpy(dtype="float64")
-        bad = ~np.isfinite(values).all(axis=0)
+        bad = np.isinf(values).any(axis=0)
         if bad.any():
             named = [c for c, b in zip(columns, bad, strict=True) if b]
-            raise ValueError(f"X has missing or infinite values in: {', '.join(named)}")
-        return values
+            raise ValueError(f"X has infinite values in: {', '.join(named)}")
+        return np.where(np.isnan(values), self.typical_values(), values)
 
     def _check_fitted(self) -> None:
         if not self.feature_columns:
             raise RuntimeError(f"{self.name} model is not trained")
+        if "typical" not in self.fitted:
+            raise RuntimeError(
+                f"{self.name} model was saved before unknown values had indicators; retrain it"
+            )
 
 
 def top_reasons(model: RiskModel, X: pd.DataFrame, n: int = 3) -> list[str]:
-    """Per row, the readable reasons of the `n` features that raised its score most.
+    """Per row, the readable reasons of the (at most `n`) features that raised its score most
+    relative to the typical order.
 
-    Only features with a positive contribution count; a row without any gets
-    `NO_SIGNAL_REASON`.
+    Only features with a positive contribution and a value other than the typical one count;
+    a row without any gets `NO_SIGNAL_REASON`.
     """
     if len(X) == 0:
         return []
     pushes = model.contributions(X)
     columns = list(pushes.columns)
-    push_values = pushes.to_numpy()
+    typical = model.typical[columns].to_numpy()
     feature_values = X[columns].to_numpy(dtype="float64")
+    feature_values = np.where(np.isnan(feature_values), typical, feature_values)
+    push_values = np.where(feature_values != typical, pushes.to_numpy(), 0.0)
     k = min(n, len(columns))
     top = np.argsort(-push_values, axis=1, kind="stable")[:, :k]
     reasons: list[str] = []
     for row, order in enumerate(top):
         texts = [
-            describe_reason(columns[j], feature_values[row, j]) for j in order if push_values[row, j] > 0
+            describe_reason(columns[j], feature_values[row, j], typical[j])
+            for j in order
+            if push_values[row, j] > 0
         ]
         reasons.append("; ".join(texts) if texts else NO_SIGNAL_REASON)
     return reasons

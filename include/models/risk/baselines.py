@@ -38,7 +38,8 @@ _JOBLIB_FILE = "model.joblib"
 class LogisticRiskModel(RiskModel):
     """Standardised features into a class-balanced logistic regression.
 
-    Contributions are in log-odds: coefficient times standardised value.
+    Contributions are in log-odds: coefficient times the standardised difference from the
+    typical order.
     """
 
     name: ClassVar[str] = "logistic_regression"
@@ -65,8 +66,9 @@ class LogisticRiskModel(RiskModel):
         return self.pipeline.predict_proba(values)[:, 1]
 
     def _contributions(self, values: np.ndarray) -> np.ndarray:
-        scaled = self.pipeline.named_steps["scale"].transform(values)
-        return scaled * self.pipeline.named_steps["classify"].coef_[0]
+        scale = self.pipeline.named_steps["scale"]
+        difference = scale.transform(values) - scale.transform(self.typical_values()[None, :])
+        return difference * self.pipeline.named_steps["classify"].coef_[0]
 
     def _save_files(self, directory: Path) -> None:
         import joblib
@@ -83,7 +85,7 @@ class GradientBoostingRiskModel(RiskModel):
     """Histogram gradient boosting on the raw features.
 
     Contributions are in score units: how much the score drops when the feature is replaced
-    by its training median, all else equal (one extra prediction per feature).
+    by its typical value, all else equal (one extra prediction per feature).
     """
 
     name: ClassVar[str] = "gradient_boosting"
@@ -105,7 +107,6 @@ class GradientBoostingRiskModel(RiskModel):
         self.l2_regularization = float(l2_regularization)
         self.seed = int(seed)
         self.classifier: Any = None
-        self.medians: np.ndarray = np.empty(0)
 
     def _fit(self, values: np.ndarray, labels: np.ndarray) -> None:
         from sklearn.ensemble import HistGradientBoostingClassifier
@@ -119,7 +120,6 @@ class GradientBoostingRiskModel(RiskModel):
             early_stopping=False,
             random_state=self.seed,
         ).fit(values, labels)
-        self.medians = np.median(values, axis=0)
 
     def _predict(self, values: np.ndarray) -> np.ndarray:
         return self.classifier.predict_proba(values)[:, 1]
@@ -127,23 +127,21 @@ class GradientBoostingRiskModel(RiskModel):
     def _contributions(self, values: np.ndarray) -> np.ndarray:
         score = self.classifier.predict_proba(values)[:, 1]
         pushes = np.zeros_like(values)
-        for j, median in enumerate(self.medians):
+        for j, value in enumerate(self.typical_values()):
             typical = values.copy()
-            typical[:, j] = median
+            typical[:, j] = value
             pushes[:, j] = score - self.classifier.predict_proba(typical)[:, 1]
         return pushes
 
     def _save_files(self, directory: Path) -> None:
         import joblib
 
-        joblib.dump({"classifier": self.classifier, "medians": self.medians}, directory / _JOBLIB_FILE)
+        joblib.dump(self.classifier, directory / _JOBLIB_FILE)
 
     def _load_files(self, directory: Path) -> None:
         import joblib
 
-        saved = joblib.load(directory / _JOBLIB_FILE)
-        self.classifier = saved["classifier"]
-        self.medians = saved["medians"]
+        self.classifier = joblib.load(directory / _JOBLIB_FILE)
 
 
 class RandomRiskModel(RiskModel):
@@ -165,7 +163,10 @@ class RandomRiskModel(RiskModel):
 
     def _predict(self, values: np.ndarray) -> np.ndarray:
         projection = np.random.default_rng(self.seed).normal(size=values.shape[1])
-        return np.mod(np.sin(values @ projection + self.seed) * 43758.5453, 1.0)
+        # Row by row (not a matrix product, whose rounding depends on the batch), so a row
+        # scores alike whatever else is scored with it.
+        projected = (values * projection).sum(axis=1)
+        return np.mod(np.sin(projected + self.seed) * 43758.5453, 1.0)
 
     def _contributions(self, values: np.ndarray) -> np.ndarray:
         return np.zeros_like(values)

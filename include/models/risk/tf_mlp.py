@@ -41,8 +41,8 @@ class TFRiskModel(RiskModel):
     normalisation statistics are those of the fitting rows and live in the model itself, so
     the saved `.keras` file is self-contained.
 
-    Contributions are in log-odds: gradient of the logit times (x - training mean), in
-    standardised space.
+    Contributions are in log-odds: gradient of the logit times the difference from the typical
+    order.
     """
 
     name: ClassVar[str] = "tf_mlp"
@@ -154,7 +154,7 @@ class TFRiskModel(RiskModel):
 
         values = values.astype("float32")
         logit_model = self._get_logit_model()
-        mean = np.asarray(self.model.get_layer("standardise").mean, dtype="float32").ravel()
+        typical = self.typical_values().astype("float32")
         pushes = np.zeros_like(values)
         for start in range(0, len(values), TF_PREDICT_BATCH_SIZE):
             batch = tf.convert_to_tensor(values[start : start + TF_PREDICT_BATCH_SIZE])
@@ -162,8 +162,7 @@ class TFRiskModel(RiskModel):
                 tape.watch(batch)
                 logits = logit_model(batch, training=False)
             gradient = tape.gradient(logits, batch).numpy()
-            # d logit/dx * (x - mean) equals d logit/dz * z for z = (x - mean) / std.
-            pushes[start : start + len(gradient)] = gradient * (batch.numpy() - mean)
+            pushes[start : start + len(gradient)] = gradient * (batch.numpy() - typical)
         return pushes.astype("float64")
 
     def _get_logit_model(self) -> Any:

@@ -37,6 +37,25 @@ def model_store_dir() -> Path:
     return Path(os.environ.get("SHOPFLOW_MODEL_DIR", var_dir() / "models")).resolve()
 
 
+# Tasks expected to run at once on one worker (the model DAGs train their candidates side by side).
+DEFAULT_TASKS_AT_ONCE = 2
+
+
+def thread_budget() -> int:
+    """Threads a task's heavy libraries may use (TensorFlow, scikit-learn's OpenMP, BLAS).
+
+    `SHOPFLOW_THREADS` if set; otherwise the task's share of the machine: its cores divided
+    among `SHOPFLOW_TASKS_AT_ONCE` tasks (default 2), at least 1. Libraries left to their own
+    defaults each take every core, and tasks sharing the cores then slow each other down
+    many times over.
+    """
+    explicit = int(os.environ.get("SHOPFLOW_THREADS", "0") or 0)
+    if explicit > 0:
+        return explicit
+    tasks = max(1, int(os.environ.get("SHOPFLOW_TASKS_AT_ONCE", DEFAULT_TASKS_AT_ONCE)))
+    return max(1, (os.cpu_count() or 1) // tasks)
+
+
 def code_version() -> str:
     """The version of the pipeline code, recorded with every model (git commit if known)."""
     explicit = os.environ.get("SHOPFLOW_CODE_VERSION")

@@ -17,17 +17,49 @@ Only the standard library is imported here: loading the base never loads a heavy
 from __future__ import annotations
 
 import abc
+import contextlib
 import inspect
 import json
 import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Self
+
+from include import settings
 
 log = logging.getLogger(__name__)
 
 META_FILE = "meta.json"
 # Bumped when the layout of a saved folder changes incompatibly.
 FORMAT_VERSION = 2
+
+
+@contextlib.contextmanager
+def limited_threads() -> Iterator[int]:
+    """Hold OpenMP and BLAS (scikit-learn, numpy, scipy) to the task's thread budget
+    (`include.settings.thread_budget`) inside the block; yields the budget."""
+    # Load scikit-learn's OpenMP runtime first: a limit reaches only the libraries loaded.
+    import sklearn.utils._openmp_helpers  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    budget = settings.thread_budget()
+    with threadpool_limits(limits=budget):
+        yield budget
+
+
+def tensorflow() -> Any:
+    """TensorFlow, quietly, held to the task's thread budget (set once per process)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    budget = settings.thread_budget()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(budget)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran in this process: its pools are fixed
+        pass
+    return tf
 
 
 class Model(abc.ABC):

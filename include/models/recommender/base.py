@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from include.models.base import Model
+from include.models.base import Model, limited_threads
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +343,8 @@ class Recommender(Model):
             "products": len(self._products),
             "as_of": as_of.isoformat(),
         }
-        self._fit(interactions, history, as_of)
+        with limited_threads():
+            self._fit(interactions, history, as_of)
         return self
 
     def customers_with_history(self, interactions: pd.DataFrame, customer_ids: np.ndarray) -> np.ndarray:
@@ -385,7 +386,8 @@ class Recommender(Model):
         step = batch_rows(len(self.products))
         for start in range(0, history.n_customers, step):
             stop = min(start + step, history.n_customers)
-            indices, scores = self._top_k(history.rows(start, stop), k)
+            with limited_threads():
+                indices, scores = self._top_k(history.rows(start, stop), k)
             frames.append(
                 ranked_frame(
                     history.customer_ids[start:stop], self.products, indices, scores, RECOMMENDATION_COLUMNS

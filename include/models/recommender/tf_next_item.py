@@ -34,7 +34,6 @@ imported inside the methods that need it; the weights are saved as plain arrays 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,7 +44,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from include.metrics import ndcg_values
-from include.models.base import Model
+from include.models.base import Model, tensorflow
 from include.models.recommender.base import (
     History,
     Recommender,
@@ -108,17 +107,8 @@ _ARRAYS = ("products", "neighbour_idx", "table", "position", "bias", "item_in", 
 
 
 def _tf() -> Any:
-    """TensorFlow, quietly, with at most the threads this task may use."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    threads = int(os.environ.get("SHOPFLOW_THREADS", "0") or 0) or (os.cpu_count() or 1)
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # already initialised in this process
-        pass
-    return tf
+    """TensorFlow, held to the task's thread budget."""
+    return tensorflow()
 
 
 def aligned_days(weights: sp.csr_matrix, days: sp.csr_matrix | None) -> np.ndarray:

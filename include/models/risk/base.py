@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from include.features import describe_reason
-from include.models.base import Model
+from include.models.base import Model, limited_threads
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class RiskModel(Model):
             len(self.model_columns),
             len(self.feature_columns) - len(self.model_columns),
         )
-        self._fit(self._matrix(X), labels.astype("int64"))
+        with limited_threads():
+            self._fit(self._matrix(X), labels.astype("int64"))
         return self
 
     @property
@@ -101,7 +102,8 @@ class RiskModel(Model):
         values = self._matrix(X)
         if len(values) == 0:
             return np.empty(0)
-        return self._predict(values)
+        with limited_threads():
+            return self._predict(values)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per row of `X` and feature: its push on the score relative to the typical order
@@ -110,7 +112,8 @@ class RiskModel(Model):
         values = self._matrix(X)
         pushes = pd.DataFrame(0.0, index=X.index, columns=self.feature_columns)
         if len(values):
-            pushes[self.model_columns] = self._contributions(values)
+            with limited_threads():
+                pushes[self.model_columns] = self._contributions(values)
         return pushes
 
     @abc.abstractmethod

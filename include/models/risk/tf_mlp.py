@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from include.models.base import tensorflow
 from include.models.risk.base import RiskModel, balanced_class_weights
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class TFRiskModel(RiskModel):
         self._logit_model: Any = None
 
     def _fit(self, values: np.ndarray, labels: np.ndarray) -> None:
+        tensorflow()  # held to the thread budget before Keras starts it
         import keras
 
         keras.utils.set_random_seed(self.seed)
@@ -150,8 +152,7 @@ class TFRiskModel(RiskModel):
         return scores[:, 0].astype("float64")
 
     def _contributions(self, values: np.ndarray) -> np.ndarray:
-        import tensorflow as tf
-
+        tf = tensorflow()
         values = values.astype("float32")
         logit_model = self._get_logit_model()
         typical = self.typical_values().astype("float32")
@@ -176,6 +177,7 @@ class TFRiskModel(RiskModel):
         self.model.save(directory / self._FILE)
 
     def _load_files(self, directory: Path) -> None:
+        tensorflow()
         import keras
 
         self.model = keras.saving.load_model(directory / self._FILE)

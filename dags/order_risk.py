@@ -4,17 +4,22 @@
 Triggered when the validation DAG has passed an interval (asset `validated_orders`); can also be
 triggered by hand with the parameters below.
 
-1. **extract_orders**: SQL joins orders with their customer and basket; chargebacks known at the
-   run's end are the labels.
-2. **build_features**: point-in-time features (each order sees only earlier orders); an order is
-   labelled only once `maturity_days` old; the newest matured days are the holdout.
+1. **extract_orders**: checks the parameters together (a clear error names any conflict), then
+   SQL joins orders with their customer and basket; chargebacks known at the run's end are the
+   labels.
+2. **build_features**: point-in-time features (each order sees only earlier orders; an unknown
+   fact is an explicit indicator, never a default); an order is labelled only once
+   `maturity_days` old. The backtest mimics serving: candidates learn the orders matured
+   `maturity_days` before the holdout ends, with the chargebacks known then, and the holdout
+   (the newest matured days) is as far from their data as tonight's orders are from the
+   serving model's.
 3. **train_candidate** (one mapped task per candidate in `candidates`): logistic regression,
    gradient boosting and a TensorFlow MLP.
 4. **evaluate_candidates**: PR-AUC (with a bootstrap interval), ROC-AUC and recall at the review
    budget on the same holdout for every candidate and the current champion. A candidate is
    promoted only if it beats the holdout base rate (a random ranking) and the champion (by
    `min_gain`) beyond noise. Everything is recorded in `model_versions`.
-5. **serve_model**: a promoted candidate is refitted on every matured order and becomes
+5. **serve_model**: a promoted candidate is refitted on every order matured by now and becomes
    champion; otherwise the champion serves. The band cut-offs come from the serving model's
    holdout scores. With no model to serve, nothing new is published.
 6. **score_orders** (mapped over shards): score, band (approve / review / decline) and the top
@@ -64,16 +69,23 @@ from include.lifecycle_tasks import candidate_lifecycle
             description="An order is labelled only when this old: chargebacks arrive up to 8 weeks late.",
         ),
         "holdout_days": Param(
-            14, type="integer", minimum=1, description="The newest matured days, held out for evaluation."
+            14,
+            type="integer",
+            minimum=1,
+            description="The newest matured days, held out for evaluation; at most maturity_days.",
         ),
         "recent_days": Param(
-            7, type="integer", minimum=1, description="Orders of these last days are scored and published."
+            7,
+            type="integer",
+            minimum=1,
+            description="Orders of these last days are scored and published; at most maturity_days.",
         ),
         "history_days": Param(
             180,
             type="integer",
             minimum=30,
-            description="Days of orders read for training and point-in-time features.",
+            description="Days of orders read for training and point-in-time features; at least "
+            "2 x maturity_days + 14.",
         ),
     },
 )
@@ -85,6 +97,7 @@ def order_risk() -> None:
         from include.pipeline import order_risk as steps
         from include.pipeline.common import resolve_window
 
+        steps.check_settings(params)
         window = resolve_window(params, context)
         return steps.extract(window, history_days=params["history_days"], run_id=run_id)
 

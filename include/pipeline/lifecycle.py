@@ -208,7 +208,7 @@ class Lifecycle(abc.ABC):
                 candidate=c.candidate,
                 run_id=run_id,
                 data_interval=data.window.interval,
-                holdout_start_at=data.holdout_start,
+                holdout_start_at=data.trained_until,
                 train_rows=c.train_rows,
                 holdout_rows=len(holdout),
                 params=c.params,

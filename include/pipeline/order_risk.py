@@ -2,9 +2,22 @@
 
 The candidate lifecycle (train, evaluate with the gate, refit, serve) is shared with the
 recommendations DAG in `include.pipeline.lifecycle`; `LIFECYCLE` fills in what risk does
-differently. Time is the only split. Labels come from chargebacks, which arrive up to eight weeks after an
-order, so only orders older than `maturity_days` are labelled; the newest labelled days are the
-holdout, older ones train the models, and the most recent (unlabelled) orders are scored.
+differently.
+
+Labels come from chargebacks, which arrive weeks after an order, so an order is labelled only
+once `maturity_days` old. The backtest mimics serving (M = maturity_days, H = holdout_days,
+R = recent_days, S = as_of):
+
+    serving, tonight S:  trained on orders <= S - M, labels known at S;
+                         scores the orders of [S - R, S), M - R to M days after its data.
+    backtest, night T = S - M, as if it were tonight:
+                         candidates train on orders <= T - M with the labels known at T;
+                         the holdout is the orders of [T - H, T), M - H to M days after the
+                         candidates' data, labelled with what is known at S (all matured).
+
+So a candidate is judged at the distance from its data at which it will serve, without the
+chargebacks that arrived after T; the orders between T - M and T - H, and the holdout, teach
+only the serving refit, which learns every label matured by S.
 """
 
 from __future__ import annotations
@@ -32,6 +45,47 @@ log = logging.getLogger(__name__)
 
 DAG_ID = "order_risk"
 BANDS = ("approve", "review", "decline")
+# Fewest days of orders the candidates must have to learn from.
+MIN_TRAIN_DAYS = 14
+
+
+class RiskSettingsError(ValueError):
+    """The run's parameters contradict each other; nothing was read or trained."""
+
+
+def check_settings(params: Mapping[str, Any]) -> None:
+    """Check the risk parameters together, before any work.
+
+    Raises:
+        RiskSettingsError: naming every conflict found.
+    """
+    budget, decline = float(params["review_budget"]), float(params["decline_share"])
+    maturity, holdout = int(params["maturity_days"]), int(params["holdout_days"])
+    recent, history = int(params["recent_days"]), int(params["history_days"])
+    conflicts = []
+    if not 0 < decline < budget <= 1:
+        conflicts.append(
+            f"decline_share ({decline}) must be above 0 and below review_budget ({budget}), "
+            "which is at most 1: declined orders are the riskiest of those flagged"
+        )
+    if recent > maturity:
+        conflicts.append(
+            f"recent_days ({recent}) must not exceed maturity_days ({maturity}): "
+            "orders old enough to be labelled would be scored as if new"
+        )
+    if holdout > maturity:
+        conflicts.append(
+            f"holdout_days ({holdout}) must not exceed maturity_days ({maturity}): "
+            "the holdout would overlap the candidates' training orders"
+        )
+    if history < 2 * maturity + MIN_TRAIN_DAYS:
+        conflicts.append(
+            f"history_days ({history}) must be at least 2 x maturity_days + {MIN_TRAIN_DAYS} "
+            f"= {2 * maturity + MIN_TRAIN_DAYS}: candidates learn from orders matured "
+            f"{maturity} days before a holdout that itself ends {maturity} days before as_of"
+        )
+    if conflicts:
+        raise RiskSettingsError("order_risk parameters conflict: " + "; ".join(conflicts))
 
 
 def extract(window: RunWindow, *, history_days: int, run_id: str) -> dict[str, Any]:
@@ -53,8 +107,13 @@ def build_features(
     recent_days: int,
     run_id: str,
 ) -> dict[str, Any]:
-    """Point-in-time features for every order, its label if matured, and its split:
-    `train`, `holdout` (the newest matured days) or `score` (the recent orders)."""
+    """Point-in-time features for every order, its labels and its split (see the module
+    docstring for the timeline):
+
+    - `label`: the label known at as_of, for orders matured by then (the serving refit's);
+    - `train_label`: the label known at the backtest night, for the candidates' orders;
+    - `split`: `train`, `holdout`, `later` (matured, between the two: refit only) or `score`.
+    """
     from include.features import build_order_features, label_orders
 
     extracted = Staged.from_dict(extract_ref)
@@ -64,23 +123,32 @@ def build_features(
     features = build_order_features(orders)
     meta = orders.set_index("order_id")[["customer_id", "ordered_at", "amount"]]
     features = features.join(meta)
+    backtest_night = window.as_of - timedelta(days=maturity_days)
     features["label"] = label_orders(orders, chargebacks, window.as_of, maturity_days).reindex(features.index)
-    matured_end = window.as_of - timedelta(days=maturity_days)
-    holdout_start = matured_end - timedelta(days=holdout_days)
+    features["train_label"] = label_orders(orders, chargebacks, backtest_night, maturity_days).reindex(
+        features.index
+    )
+    holdout_start = backtest_night - timedelta(days=holdout_days)
     recent_start = window.as_of - timedelta(days=recent_days)
     at = features["ordered_at"]
     features["split"] = None
-    features.loc[(at < holdout_start) & features["label"].notna(), "split"] = "train"
-    features.loc[(at >= holdout_start) & (at < matured_end) & features["label"].notna(), "split"] = "holdout"
+    features.loc[features["label"].notna(), "split"] = "later"
+    features.loc[features["train_label"].notna() & (at < holdout_start), "split"] = "train"
+    features.loc[(at >= holdout_start) & (at < backtest_night), "split"] = "holdout"
     features.loc[at >= recent_start, "split"] = "score"
     counts = features["split"].value_counts().to_dict()
-    frauds = features.groupby("split")["label"].sum().to_dict()
-    log.info("Orders per split %s, chargebacks per split %s", counts, frauds)
+    known = features["label"].where(features["split"] != "train", features["train_label"])
+    frauds = known.groupby(features["split"]).sum().to_dict()
+    log.info(
+        "Backtest night %s: orders per split %s, chargebacks per split %s", backtest_night, counts, frauds
+    )
     for split in ("train", "holdout"):
         if counts.get(split, 0) == 0 or frauds.get(split, 0) == 0:
             raise ValueError(
                 f"The {split} split has {counts.get(split, 0)} orders and {frauds.get(split, 0)} "
-                f"labelled frauds: not enough matured history before {matured_end}"
+                f"labelled frauds: not enough matured history (candidates learn from orders before "
+                f"{backtest_night - timedelta(days=maturity_days)} with the chargebacks known at "
+                f"{backtest_night}; the holdout is [{holdout_start}, {backtest_night}))"
             )
     rows = {split: int(n) for split, n in counts.items()}
     rows.update({f"{split}_frauds": int(n) for split, n in frauds.items()})
@@ -89,16 +157,19 @@ def build_features(
         paths={"features": staging.write_parquet(features.reset_index(), DAG_ID, run_id, "features")},
         rows=rows,
         holdout_start=holdout_start,
+        train_end=backtest_night - timedelta(days=maturity_days),
     ).to_dict()
 
 
-def _split(staged: Staged, *splits: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """(features, labels, whole rows) of the given splits, in time order."""
+def _split(
+    staged: Staged, *splits: str, label: str = "label"
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """(features, labels from column `label`, whole rows) of the given splits, in time order."""
     from include.features import FEATURE_COLUMNS
 
     frame = staging.read_parquet(staged.path("features"))
     frame = frame[frame["split"].isin(splits)].sort_values(["ordered_at", "order_id"])
-    return frame[FEATURE_COLUMNS], frame["label"].to_numpy(dtype=float), frame
+    return frame[FEATURE_COLUMNS], frame[label].to_numpy(dtype=float), frame
 
 
 def risk_metrics(y: np.ndarray, scores: np.ndarray, review_budget: float) -> dict[str, float]:
@@ -152,7 +223,11 @@ class RiskLifecycle(Lifecycle):
         }
 
     def fit(self, model: RiskModel, staged: Staged, *, full: bool) -> int:
-        X, y, _ = _split(staged, *(("train", "holdout") if full else ("train",)))
+        """A candidate learns the backtest's training orders; the refit every matured order."""
+        if full:
+            X, y, _ = _split(staged, "train", "later", "holdout")
+        else:
+            X, y, _ = _split(staged, "train", label="train_label")
         model.fit(X, y.astype(int))
         return len(y)
 

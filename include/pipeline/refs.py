@@ -50,14 +50,21 @@ class RunWindow:
 class Staged:
     """Frames one step staged as Parquet for the next: their paths, row counts and the window.
 
-    `holdout_start` is where the training data ends and the evaluation begins, once a step
-    has decided it.
+    `holdout_start` is where the evaluation begins, once a step has decided it; `train_end`
+    is where the candidates' training data ends, when that is earlier (risk leaves a gap, as
+    serving does: see `include.pipeline.order_risk`).
     """
 
     window: RunWindow
     paths: dict[str, str]
     rows: dict[str, int]
     holdout_start: datetime | None = None
+    train_end: datetime | None = None
+
+    @property
+    def trained_until(self) -> datetime | None:
+        """The end of the data candidates learn from."""
+        return self.train_end or self.holdout_start
 
     def path(self, name: str) -> str:
         """The staged path of frame `name`."""
@@ -71,16 +78,18 @@ class Staged:
             "paths": dict(self.paths),
             "rows": dict(self.rows),
             "holdout_start": None if self.holdout_start is None else self.holdout_start.isoformat(),
+            "train_end": None if self.train_end is None else self.train_end.isoformat(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Staged:
-        start = data.get("holdout_start")
+        start, train_end = data.get("holdout_start"), data.get("train_end")
         return cls(
             window=RunWindow.from_dict(data["window"]),
             paths=dict(data["paths"]),
             rows={k: int(v) for k, v in data["rows"].items()},
             holdout_start=None if start is None else to_naive_utc(start),
+            train_end=None if train_end is None else to_naive_utc(train_end),
         )
 
 

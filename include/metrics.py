@@ -235,3 +235,55 @@ def precision_at_budget(y_true: npt.ArrayLike, scores: npt.ArrayLike, budget: fl
     """
     caught, n_review, _ = _reviewed(y_true, scores, budget)
     return caught / n_review
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def brier_score(y_true: npt.ArrayLike, probabilities: npt.ArrayLike) -> float:
+    """Mean squared difference between the predicted probability and the 0/1 outcome.
+
+    Raises:
+        ValueError: on empty or malformed input, or probabilities outside [0, 1].
+    """
+    y, p = _check_probabilities(y_true, probabilities)
+    return float(np.mean((p - y) ** 2))
+
+
+def reliability_table(
+    y_true: npt.ArrayLike, probabilities: npt.ArrayLike, bins: int = 10
+) -> list[dict[str, float]]:
+    """What the probabilities claim against what happened, per bin of equal size.
+
+    Rows are sorted by probability and cut into `bins` groups of (nearly) equal count, so the
+    few high-risk rows get bins of their own instead of sharing one fixed-width bin; each row
+    of the table holds the group's `rows`, `mean_predicted` and `realised` (share of 1s).
+
+    Raises:
+        ValueError: as `brier_score`, or `bins` below 1.
+    """
+    y, p = _check_probabilities(y_true, probabilities)
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    order = np.argsort(p, kind="stable")
+    return [
+        {"rows": int(len(part)), "mean_predicted": float(p[part].mean()), "realised": float(y[part].mean())}
+        for part in np.array_split(order, min(bins, len(p)))
+    ]
+
+
+def calibration_error(table: list[dict[str, float]]) -> float:
+    """Expected calibration error of a `reliability_table`: the row-weighted mean absolute gap
+    between predicted and realised."""
+    rows = np.array([row["rows"] for row in table], dtype=np.float64)
+    gaps = np.array([abs(row["mean_predicted"] - row["realised"]) for row in table])
+    return float(rows @ gaps / rows.sum())
+
+
+def _check_probabilities(
+    y_true: npt.ArrayLike, probabilities: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    y, p = _check_binary_input(y_true, probabilities)
+    if p.min() < 0 or p.max() > 1:
+        raise ValueError("probabilities must lie in [0, 1]")
+    return y.astype(np.float64), p

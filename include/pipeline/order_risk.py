@@ -172,16 +172,31 @@ def _split(
     return frame[FEATURE_COLUMNS], frame[label].to_numpy(dtype=float), frame
 
 
-def risk_metrics(y: np.ndarray, scores: np.ndarray, review_budget: float) -> dict[str, float]:
-    """PR-AUC, ROC-AUC and recall/precision when the top `review_budget` share is reviewed."""
-    from include.metrics import average_precision, precision_at_budget, recall_at_budget, roc_auc
+def risk_metrics(y: np.ndarray, scores: np.ndarray, review_budget: float) -> dict[str, Any]:
+    """PR-AUC, ROC-AUC, recall/precision when the top `review_budget` share is reviewed, and
+    what the probabilities claim against what happened: Brier score, mean predicted against
+    realised, expected calibration error and the reliability table (10 bins of equal count)."""
+    from include.metrics import (
+        average_precision,
+        brier_score,
+        calibration_error,
+        precision_at_budget,
+        recall_at_budget,
+        reliability_table,
+        roc_auc,
+    )
 
+    table = reliability_table(y, scores)
     return {
         "pr_auc": average_precision(y, scores),
         "roc_auc": roc_auc(y, scores),
         "recall_at_budget": recall_at_budget(y, scores, review_budget),
         "precision_at_budget": precision_at_budget(y, scores, review_budget),
         "base_rate": float(np.mean(y)),
+        "brier": brier_score(y, scores),
+        "mean_predicted": float(np.mean(scores)),
+        "calibration_error": calibration_error(table),
+        "reliability": table,
     }
 
 

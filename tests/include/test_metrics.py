@@ -262,3 +262,27 @@ def test_budget_outside_unit_interval_is_rejected(budget: float) -> None:
         recall_at_budget([0, 1], [0.1, 0.2], budget)
     with pytest.raises(ValueError, match=r"budget must be a share in \(0, 1\]"):
         precision_at_budget([0, 1], [0.1, 0.2], budget)
+
+
+def test_brier_score_by_hand() -> None:
+    from include.metrics import brier_score
+
+    assert brier_score([1, 0, 0, 1], [0.9, 0.2, 0.0, 0.5]) == pytest.approx((0.01 + 0.04 + 0 + 0.25) / 4)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        brier_score([1, 0], [1.2, 0.1])
+
+
+def test_reliability_table_and_calibration_error_by_hand() -> None:
+    from include.metrics import calibration_error, reliability_table
+
+    y = [0, 0, 1, 0, 1, 1]
+    p = [0.1, 0.0, 0.2, 0.5, 0.9, 0.7]
+    table = reliability_table(y, p, bins=3)
+    # Sorted by probability: (0.0, 0.1) -> 0 of 2; (0.2, 0.5) -> 1 of 2; (0.7, 0.9) -> 2 of 2.
+    assert table == [
+        {"rows": 2, "mean_predicted": pytest.approx(0.05), "realised": 0.0},
+        {"rows": 2, "mean_predicted": pytest.approx(0.35), "realised": 0.5},
+        {"rows": 2, "mean_predicted": pytest.approx(0.8), "realised": 1.0},
+    ]
+    assert calibration_error(table) == pytest.approx((0.05 + 0.15 + 0.2) / 3)
+    assert len(reliability_table(y, p, bins=20)) == 6

@@ -216,3 +216,20 @@ def test_the_random_score_has_no_skill_and_is_repeatable(data: dict) -> None:
     base_rate = data["test_y"].mean()
     assert average_precision_score(data["test_y"], scores) < 2 * base_rate
     assert top_reasons(model, data["test_x"].iloc[:3]) == [NO_SIGNAL_REASON] * 3
+
+
+def test_scores_are_calibrated_probabilities(trained: RiskModel, data: dict) -> None:
+    from include.metrics import brier_score, calibration_error, reliability_table
+
+    calibration = trained.fitted["calibration"]
+    assert calibration["out_of_sample"] and calibration["rows"] == int(len(data["train_y"]) * 0.2)
+    scores, y = trained.predict(data["test_x"]), data["test_y"]
+    raw = trained._predict(trained._matrix(data["test_x"]))
+    # Raw, class-weighted scores claim many times the fraud rate; calibrated, the mean is about
+    # the fraud rate (within the noise of ~75 frauds) and each tenth gets about what it claims.
+    assert abs(scores.mean() - y.mean()) < 0.5 * y.mean()
+    error = calibration_error(reliability_table(y, scores))
+    assert error < 0.5 * y.mean()
+    if trained.name != "gradient_boosting":  # unweighted: its raw scores are roughly calibrated
+        assert calibration_error(reliability_table(y, raw)) > 5 * error
+    assert brier_score(y, scores) < brier_score(y, np.full(len(y), y.mean()))

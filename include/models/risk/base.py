@@ -12,14 +12,19 @@ What the base class does for every model:
 - a feature that never varied in training is left out of the model: it carries no
   information, and a value it first shows at scoring time must not move the score;
 - contributions are measured against the typical order, so a feature at its typical value
-  never explains a score.
+  never explains a score;
+- the score is a calibrated probability: the model is first fitted without the newest
+  `CALIBRATION_FRACTION` of its (time-ordered) rows, a Platt scaling of its scores is fitted
+  on those rows it did not see, and the model is then fitted again on every row. Class
+  weighting inflates raw scores many times over; bands priced in money need probabilities.
+  Contributions stay on the model's own (uncalibrated) scale.
 """
 
 from __future__ import annotations
 
 import abc
 import logging
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -30,12 +35,18 @@ from include.models.base import Model, limited_threads
 log = logging.getLogger(__name__)
 
 NO_SIGNAL_REASON = "no strong risk signal"
+# The newest share of a model's training rows its calibration is fitted on.
+CALIBRATION_FRACTION = 0.2
+# Raw scores are clipped this far from 0 and 1 before taking their log-odds.
+_EPSILON = 1e-6
 
 
 class RiskModel(Model):
     """A fraud risk model over the feature columns it was fitted on."""
 
     family: ClassVar[str] = "order_risk"
+    # False for a model whose scores mean nothing (the random floor): left uncalibrated.
+    calibrates: ClassVar[bool] = True
 
     @property
     def feature_columns(self) -> list[str]:
@@ -78,9 +89,39 @@ class RiskModel(Model):
             len(self.model_columns),
             len(self.feature_columns) - len(self.model_columns),
         )
+        values, labels = self._matrix(X), labels.astype("int64")
         with limited_threads():
-            self._fit(self._matrix(X), labels.astype("int64"))
+            if self.calibrates:
+                self.fitted["calibration"] = self._calibration(values, labels)
+            self._fit(values, labels)
         return self
+
+    def _calibration(self, values: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """Platt scaling fitted on the newest rows, scored by the model fitted without them."""
+        n_calibration = int(len(labels) * CALIBRATION_FRACTION)
+        first, last = labels[: len(labels) - n_calibration], labels[len(labels) - n_calibration :]
+        out_of_sample = 0 < first.sum() < len(first) and 0 < last.sum() < len(last)
+        if out_of_sample:
+            self._fit(values[: len(first)], first)
+            raw, outcome = self._predict(values[len(first) :]), last
+        else:
+            log.warning(
+                "%s: the newest %d training orders hold %d frauds: calibrating in sample",
+                self.name,
+                n_calibration,
+                int(last.sum()),
+            )
+            self._fit(values, labels)
+            raw, outcome = self._predict(values), labels
+        slope, intercept = platt_scaling(raw, outcome)
+        return {
+            "method": "platt",
+            "slope": slope,
+            "intercept": intercept,
+            "rows": len(outcome),
+            "positives": int(outcome.sum()),
+            "out_of_sample": bool(out_of_sample),
+        }
 
     @property
     def model_columns(self) -> list[str]:
@@ -97,13 +138,17 @@ class RiskModel(Model):
         return self.typical[self.model_columns].to_numpy()
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Risk score in [0, 1] per row of `X` (higher = riskier)."""
+        """Risk score per row of `X`: the calibrated probability of a chargeback."""
         self._check_fitted()
         values = self._matrix(X)
         if len(values) == 0:
             return np.empty(0)
         with limited_threads():
-            return self._predict(values)
+            raw = self._predict(values)
+        calibration = self.fitted.get("calibration")
+        if calibration is None:
+            return raw
+        return _sigmoid(calibration["slope"] * _logit(raw) + calibration["intercept"])
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per row of `X` and feature: its push on the score relative to the typical order
@@ -177,6 +222,28 @@ def top_reasons(model: RiskModel, X: pd.DataFrame, n: int = 3) -> list[str]:
         ]
         reasons.append("; ".join(texts) if texts else NO_SIGNAL_REASON)
     return reasons
+
+
+def platt_scaling(raw: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of P(fraud) = sigmoid(slope * logit(raw) + intercept), fitted by
+    maximum likelihood. The slope is kept positive, so calibration never reorders orders."""
+    from sklearn.linear_model import LogisticRegression
+
+    fitted = LogisticRegression(C=1e4, max_iter=1000).fit(_logit(raw)[:, None], labels)
+    slope = float(fitted.coef_[0, 0])
+    if slope <= 0:
+        log.warning("Calibration slope %.3g: scores carry no signal on the calibration rows", slope)
+        slope = 1e-6
+    return slope, float(fitted.intercept_[0])
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPSILON, 1 - _EPSILON)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))
 
 
 def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:

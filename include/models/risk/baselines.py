@@ -153,6 +153,7 @@ class RandomRiskModel(RiskModel):
     """
 
     name: ClassVar[str] = "random"
+    calibrates: ClassVar[bool] = False
 
     def __init__(self, seed: int = RANDOM_SEED) -> None:
         super().__init__()

@@ -20,11 +20,15 @@ triggered by hand with the parameters below.
    promoted only if it beats the holdout base rate (a random ranking) and the champion (by
    `min_gain`) beyond noise. Everything is recorded in `model_versions`.
 5. **serve_model**: a promoted candidate is refitted on every order matured by now and becomes
-   champion; otherwise the champion serves. The band cut-offs come from the serving model's
-   holdout scores. With no model to serve, nothing new is published.
-6. **score_orders** (mapped over shards): score, band (approve / review / decline) and the top
-   reasons for every order of the last `recent_days`.
-7. **publish_order_risk_scores**: a new version, switched in for readers in one transaction.
+   champion; otherwise the champion serves. With no model to serve, nothing new is published.
+6. **score_orders** (mapped over shards): the calibrated probability of a chargeback and the
+   reasons (what makes the order riskier than a typical one) for every order of the last
+   `recent_days`.
+7. **publish_order_risk_scores**: the band of least expected cost for each order (approve:
+   probability x (amount + chargeback fee); review: `review_cost`; decline: the good order's
+   lost margin), within `review_budget` and `decline_share`; the realised shares are recorded,
+   and a set of bands over budget is refused. A new version, switched in for readers in one
+   transaction.
 """
 
 from __future__ import annotations
@@ -53,14 +57,36 @@ from include.lifecycle_tasks import candidate_lifecycle
             type="number",
             exclusiveMinimum=0,
             maximum=1,
-            description="Share of orders the risk team can review; sets the review band and recall@budget.",
+            description="Most orders the risk team can review, as a share of the scored orders; "
+            "also the share recall@budget is measured at.",
         ),
         "decline_share": Param(
             0.002,
             type="number",
             exclusiveMinimum=0,
             maximum=1,
-            description="Share of orders declined outright (the riskiest); must be below the review budget.",
+            description="Most orders declined outright, as a share; must be below the review budget.",
+        ),
+        "review_cost": Param(
+            5.0,
+            type="number",
+            minimum=0,
+            description="Cost of one manual review (currency units): review when the expected "
+            "chargeback loss is higher.",
+        ),
+        "chargeback_fee": Param(
+            15.0,
+            type="number",
+            minimum=0,
+            description="Fee per chargeback on top of the order amount lost.",
+        ),
+        "decline_cost_share": Param(
+            0.3,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="Share of a good order's amount lost when it is declined (margin and "
+            "goodwill): decline when the expected chargeback loss is higher than this.",
         ),
         "maturity_days": Param(
             56,
@@ -137,12 +163,18 @@ def order_risk() -> None:
 
     @task(outlets=[ORDER_RISK_SCORES])
     def publish_order_risk_scores(
-        paths: list[str], serving: dict[str, Any], staged: dict[str, Any], run_id: str | None = None
+        paths: list[str],
+        serving: dict[str, Any],
+        staged: dict[str, Any],
+        params: dict[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
         from include.pipeline.common import as_list
 
-        return steps.publish_scores(as_list(paths), serving, staged, run_id=run_id)
+        return steps.publish_scores(
+            as_list(paths), serving, staged, steps.band_settings(params), run_id=run_id
+        )
 
     staged = build_features(extract_orders())
     serving = candidate_lifecycle("include.pipeline.order_risk", staged)

@@ -13,11 +13,12 @@ records the version in `published_tables`, all in one transaction. So:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from include import warehouse
 
@@ -81,6 +82,7 @@ def publish(
     run_id: str,
     model_version: str | None = None,
     data_interval: tuple[datetime | None, datetime | None] = (None, None),
+    summary: dict[str, Any] | None = None,
     engine: sa.Engine | None = None,
 ) -> Published:
     """Load `frames` into a new version of `table`, audit it, and switch readers to it.
@@ -91,6 +93,7 @@ def publish(
         run_id: the Airflow run that produced them.
         model_version: the model that produced them.
         data_interval: the data interval of the run, recorded with the version.
+        summary: what the version holds (JSON-able), recorded with it.
         engine: the warehouse engine (default: the `warehouse` connection).
     """
     _check_table(table)
@@ -128,6 +131,7 @@ def publish(
                     "data_interval_end_at": data_interval[1],
                     "row_count": counted,
                     "published_at": datetime.now(UTC),
+                    "summary": None if summary is None else json.dumps(summary, sort_keys=True),
                 },
                 conn=conn,
             )

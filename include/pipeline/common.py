@@ -85,15 +85,18 @@ def publish_version(
     staged: Mapping[str, Any],
     *,
     run_id: str,
+    summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Publish `frames` as a new version of `table`, made by the serving model (a
-    `ServingModel` dict) for the interval of the run's staged data; returns a reference."""
+    `ServingModel` dict) for the interval of the run's staged data, with an optional JSON
+    `summary`; returns a reference."""
     result = publish.publish(
         table,
         frames,
         run_id=run_id,
         model_version=ServingModel.from_dict(serving).model_version,
         data_interval=Staged.from_dict(staged).window.interval,
+        summary=summary,
     )
     return {"table": result.table, "version": result.version, "rows": result.row_count}
 

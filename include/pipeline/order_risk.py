@@ -200,17 +200,87 @@ def risk_metrics(y: np.ndarray, scores: np.ndarray, review_budget: float) -> dic
     }
 
 
-def band_thresholds(
-    holdout_scores: np.ndarray, *, review_budget: float, decline_share: float
-) -> dict[str, float]:
-    """Score cut-offs so that about `review_budget` of orders go to review or decline and
-    `decline_share` of them are declined outright."""
-    if not 0 < decline_share < review_budget <= 1:
-        raise ValueError("Need 0 < decline_share < review_budget <= 1")
+class BandBudgetExceeded(RuntimeError):
+    """A set of bands sends more orders to review (or decline) than the budget allows."""
+
+
+def band_settings(params: Mapping[str, Any]) -> dict[str, float]:
+    """The Params that decide bands: the costs and the budgets."""
     return {
-        "review": float(np.quantile(holdout_scores, 1 - review_budget)),
-        "decline": float(np.quantile(holdout_scores, 1 - decline_share)),
+        name: float(params[name])
+        for name in ("review_budget", "decline_share", "review_cost", "chargeback_fee", "decline_cost_share")
     }
+
+
+def expected_costs(scores: np.ndarray, amounts: np.ndarray, settings: Mapping[str, float]) -> np.ndarray:
+    """Expected cost of approving, reviewing and declining each order (columns in `BANDS` order).
+
+    approve: the chargeback it may bring, probability x (amount + chargeback fee);
+    review:  the cost of a review (a reviewer stops a fraud, and passes a good order);
+    decline: the good order it may turn away, (1 - probability) x decline_cost_share x amount.
+    An unknown amount counts as the median amount of the orders.
+    """
+    amounts = np.asarray(amounts, dtype="float64")
+    known = np.isfinite(amounts)
+    typical = float(np.median(amounts[known])) if known.any() else 0.0
+    amounts = np.where(known, amounts, typical)
+    p = np.asarray(scores, dtype="float64")
+    return np.column_stack(
+        [
+            p * (amounts + settings["chargeback_fee"]),
+            np.full(len(p), settings["review_cost"]),
+            (1 - p) * settings["decline_cost_share"] * amounts,
+        ]
+    )
+
+
+def decide_bands(
+    scores: np.ndarray, amounts: np.ndarray, order_ids: np.ndarray, settings: Mapping[str, float]
+) -> np.ndarray:
+    """The band of least expected cost for each order, within the budgets.
+
+    At most floor(decline_share x n) orders are declined and floor(review_budget x n)
+    reviewed: those the band saves most on, ties broken by order id, so tied scores can never
+    push a band over its budget. An order over a budget gets the cheaper of the bands left.
+    """
+    costs = expected_costs(scores, amounts, settings)
+    n = len(costs)
+    band = np.argmin(costs, axis=1)
+    approve, review, decline = range(3)
+    for chosen, share, fallback in (
+        (decline, settings["decline_share"], (approve, review)),
+        (review, settings["review_budget"], (approve,)),
+    ):
+        members = np.flatnonzero(band == chosen)
+        allowed = int(np.floor(share * n + 1e-9))
+        if len(members) <= allowed:
+            continue
+        best_other = costs[members][:, list(fallback)].min(axis=1)
+        saving = best_other - costs[members, chosen]
+        ranked = members[np.lexsort((np.asarray(order_ids)[members], -saving))]
+        over = ranked[allowed:]
+        band[over] = np.asarray(fallback)[np.argmin(costs[over][:, list(fallback)], axis=1)]
+    return np.asarray(BANDS, dtype=object)[band]
+
+
+def band_shares(bands: np.ndarray) -> dict[str, float]:
+    """The share of orders in each band."""
+    n = max(len(bands), 1)
+    return {name: float(np.sum(bands == name) / n) for name in BANDS}
+
+
+def check_band_budget(bands: np.ndarray, settings: Mapping[str, float]) -> dict[str, float]:
+    """The realised shares of `bands`; raises BandBudgetExceeded when review or decline
+    exceeds its budget."""
+    shares = band_shares(bands)
+    n = len(bands)
+    for name, limit in (("review", settings["review_budget"]), ("decline", settings["decline_share"])):
+        if np.sum(bands == name) > np.floor(limit * n + 1e-9):
+            raise BandBudgetExceeded(
+                f"{name} share {shares[name]:.4f} ({int(np.sum(bands == name))} of {n} orders) exceeds "
+                f"its budget {limit}: not published; the last good scores stay in place"
+            )
+    return shares
 
 
 @dataclass(frozen=True)
@@ -232,10 +302,7 @@ class RiskLifecycle(Lifecycle):
     primary_metric: ClassVar[str] = "pr_auc"
 
     def run_settings(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "review_budget": float(params["review_budget"]),
-            "decline_share": float(params["decline_share"]),
-        }
+        return band_settings(params)
 
     def fit(self, model: RiskModel, staged: Staged, *, full: bool) -> int:
         """A candidate learns the backtest's training orders; the refit every matured order."""
@@ -269,25 +336,19 @@ class RiskLifecycle(Lifecycle):
     def serving_settings(
         self, model: RiskModel, staged: Staged, settings: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """The band cut-offs, from the serving model's own scores on the holdout orders."""
-        X, _, _ = _split(staged, "holdout")
-        thresholds = band_thresholds(
-            model.predict(X), review_budget=settings["review_budget"], decline_share=settings["decline_share"]
+        """The bands the serving model would give the holdout orders, and the frauds in each
+        (the refit has learnt these orders, so this is a check of the bands, not of skill)."""
+        X, y, frame = _split(staged, "holdout")
+        bands = decide_bands(
+            model.predict(X), frame["amount"].to_numpy(), frame["order_id"].to_numpy(), settings
         )
-        log.info("Band thresholds %s", thresholds)
-        return {"thresholds": thresholds}
+        frauds = {name: int(y[bands == name].sum()) for name in BANDS}
+        shares = band_shares(bands)
+        log.info("Holdout bands %s, frauds per band %s", shares, frauds)
+        return {"holdout_band_shares": shares, "holdout_frauds_per_band": frauds}
 
 
 LIFECYCLE = RiskLifecycle()
-
-
-def assign_bands(scores: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
-    """approve / review / decline from the serving model's cut-offs."""
-    return np.where(
-        scores >= thresholds["decline"],
-        "decline",
-        np.where(scores >= thresholds["review"], "review", "approve"),
-    )
 
 
 def score_shard(
@@ -298,7 +359,7 @@ def score_shard(
     *,
     run_id: str,
 ) -> str:
-    """Score, band and explain the recent orders of one shard."""
+    """Score and explain the recent orders of one shard (bands are decided over all shards)."""
     import pandas as pd
 
     from include.models.catalogue import load_model
@@ -318,20 +379,40 @@ def score_shard(
             "ordered_at": frame["ordered_at"].to_numpy(),
             "amount": frame["amount"].to_numpy(),
             "score": scores,
-            "band": assign_bands(scores, model_ref.settings["thresholds"]),
             "reasons": top_reasons(model, X),
             "model_version": model_ref.model_version,
             "as_of": pd.Timestamp(staged.window.as_of),
         }
     )
-    log.info(
-        "Shard %s/%s: %s orders, bands %s", shard, n_shards, len(out), out["band"].value_counts().to_dict()
-    )
+    log.info("Shard %s/%s: %s orders scored", shard, n_shards, len(out))
     return staging.write_parquet(out, DAG_ID, run_id, f"risk_shard_{shard:03d}")
 
 
 def publish_scores(
-    paths: list[str], serving: Mapping[str, Any], features_ref: Mapping[str, Any], *, run_id: str
+    paths: list[str],
+    serving: Mapping[str, Any],
+    features_ref: Mapping[str, Any],
+    settings: Mapping[str, float],
+    *,
+    run_id: str,
 ) -> dict[str, Any]:
-    """Publish the scored shards as one new version of `order_risk_scores`."""
-    return publish_version("order_risk_scores", read_shards(paths), serving, features_ref, run_id=run_id)
+    """Decide the bands of every scored order at once, check their shares against the budgets,
+    and publish one new version of `order_risk_scores`; returns the reference with the shares.
+
+    Raises:
+        BandBudgetExceeded: when the bands would exceed a budget (nothing is published).
+    """
+    import pandas as pd
+
+    scored = pd.concat(list(read_shards(paths)), ignore_index=True)
+    bands = decide_bands(
+        scored["score"].to_numpy(), scored["amount"].to_numpy(), scored["order_id"].to_numpy(), settings
+    )
+    shares = check_band_budget(bands, settings)
+    scored.insert(scored.columns.get_loc("score") + 1, "band", bands)
+    log.info("Band shares of %d orders: %s", len(scored), shares)
+    summary = {"band_shares": shares, "review_budget": settings["review_budget"], "orders": len(scored)}
+    published = publish_version(
+        "order_risk_scores", [scored], serving, features_ref, run_id=run_id, summary=summary
+    )
+    return {**published, "band_shares": shares}

@@ -11,7 +11,8 @@ from include import simulator, warehouse
 DAYS = 90
 LAST_DAY = simulator.DEFAULT_START + timedelta(days=DAYS - 1)
 AS_OF = datetime(LAST_DAY.year, LAST_DAY.month, LAST_DAY.day, tzinfo=UTC) + timedelta(days=1)
-# The tiny shop has few frauds: label a little earlier and hold out more days than the defaults.
+# Candidates learn orders matured maturity_days before a holdout that ends maturity_days before
+# as_of: in 90 days, label at 35 days (about 80% of chargebacks have arrived) and hold out more.
 RISK_CONF = {"as_of": AS_OF.date().isoformat(), "maturity_days": 35, "holdout_days": 21}
 RECS_CONF = {"as_of": AS_OF.date().isoformat()}
 
@@ -19,4 +20,11 @@ RECS_CONF = {"as_of": AS_OF.date().isoformat()}
 @pytest.fixture
 def tiny_shop(postgres_warehouse_url: str, airflow_db) -> str:
     simulator.build_shop(warehouse.get_engine(postgres_warehouse_url), "tiny", DAYS)
+    return postgres_warehouse_url
+
+
+@pytest.fixture
+def small_shop(postgres_warehouse_url: str, airflow_db) -> str:
+    """The small shop: enough frauds (about 1.3 a day) for risk models to show skill."""
+    simulator.build_shop(warehouse.get_engine(postgres_warehouse_url), "small", DAYS)
     return postgres_warehouse_url

@@ -16,7 +16,7 @@ from tests.helpers import read_sql as _read
 pytestmark = pytest.mark.e2e
 
 
-def test_nightly_pipeline_publishes_every_table_and_is_idempotent(tiny_shop: str) -> None:
+def test_nightly_pipeline_publishes_every_table_and_is_idempotent(small_shop: str) -> None:
     run_dag("warehouse_validation", logical_date=AS_OF)  # validates the day before AS_OF
     quality = _read("SELECT table_name, success FROM data_quality_runs")
     assert set(quality["table_name"]) == {

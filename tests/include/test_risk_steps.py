@@ -158,3 +158,59 @@ def test_a_chargeback_after_the_backtest_night_is_not_known_to_candidates() -> N
     frame = staging.read_parquet(staged.path("features")).set_index("order_id")
     row = frame.loc[order["order_id"]]
     assert (row["split"], row["train_label"], row["label"]) == ("train", 0.0, 1.0)
+
+
+COSTS = {
+    "review_budget": 0.1,
+    "decline_share": 0.05,
+    "review_cost": 5.0,
+    "chargeback_fee": 15.0,
+    "decline_cost_share": 0.3,
+}
+
+
+def test_each_order_gets_the_band_of_least_expected_cost() -> None:
+    # 100 orders of 100.00: approve costs p x 115, review 5, decline (1 - p) x 30.
+    scores = np.r_[np.full(97, 0.01), 0.1, 0.9, 0.5]
+    bands = steps.decide_bands(scores, np.full(100, 100.0), np.arange(100), COSTS)
+    assert list(bands[:97]) == ["approve"] * 97  # 1.15 < 5
+    assert list(bands[97:]) == ["review", "decline", "review"]  # 11.5 > 5; 3 < 5; 15 = 5 < 57.5
+
+
+def test_the_same_risk_is_reviewed_on_a_large_order_and_approved_on_a_small_one() -> None:
+    # At 5%: a 10.00 order is expected to lose 1.25 (< a 5.00 review), a 500.00 order 25.75.
+    bands = steps.decide_bands(
+        np.r_[0.05, 0.05, np.zeros(18)], np.r_[10.0, 500.0, np.full(18, 10.0)], np.arange(20), COSTS
+    )
+    assert list(bands[:2]) == ["approve", "review"]
+
+
+def test_tied_scores_never_push_a_band_over_its_budget() -> None:
+    # Every order has the same high score: without the budget all would be reviewed.
+    n = 1000
+    bands = steps.decide_bands(np.full(n, 0.15), np.full(n, 100.0), np.arange(n), COSTS)
+    shares = steps.check_band_budget(bands, COSTS)
+    assert shares["review"] == pytest.approx(0.1) and shares["decline"] == 0
+    # Ties are broken by order id: the same orders every time.
+    assert (np.flatnonzero(bands == "review") == np.arange(100)).all()
+
+
+def test_over_the_budget_the_larger_saving_wins() -> None:
+    scores = np.r_[0.3, 0.3, np.zeros(8)]
+    amounts = np.r_[50.0, 500.0, np.full(8, 50.0)]
+    bands = steps.decide_bands(scores, amounts, np.arange(10), {**COSTS, "decline_share": 0.01})
+    # One review allowed (10% of 10): the 500.00 order saves more than the 50.00 one.
+    assert list(bands[:2]) == ["approve", "review"]
+
+
+def test_unknown_amounts_count_as_the_median_amount() -> None:
+    costs = steps.expected_costs(np.r_[0.5, 0.5, 0.5], np.r_[10.0, np.nan, 30.0], COSTS)
+    assert costs[1, 0] == pytest.approx(0.5 * (20.0 + 15.0))
+
+
+def test_bands_over_budget_are_refused_with_the_shares() -> None:
+    bands = np.array(["review"] * 3 + ["approve"] * 7, dtype=object)
+    with pytest.raises(
+        steps.BandBudgetExceeded, match=r"review share 0\.3000 \(3 of 10 orders\) exceeds its budget 0\.1"
+    ):
+        steps.check_band_budget(bands, COSTS)

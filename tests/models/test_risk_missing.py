@@ -11,13 +11,26 @@ import pytest
 from include.features import FEATURE_COLUMNS, ORDER_COLUMNS, build_order_features
 from include.models.catalogue import DEFAULT_CANDIDATES, model_class
 from include.models.risk.base import NO_SIGNAL_REASON, RiskModel, top_reasons
-from include.pipeline.order_risk import assign_bands, band_thresholds
+from include.pipeline.order_risk import decide_bands
 
 CANDIDATES = sorted(DEFAULT_CANDIDATES["order_risk"])
 START = pd.Timestamp("2024-01-01")
 N_ORDERS = 6000
 # New accounts place about 4% of the orders: a budget that reviews them all.
-BUDGET = {"review_budget": 0.05, "decline_share": 0.02}
+BANDS = {
+    "review_budget": 0.05,
+    "decline_share": 0.02,
+    "review_cost": 5.0,
+    "chargeback_fee": 15.0,
+    "decline_cost_share": 0.3,
+}
+
+
+def band_among_the_shop(model: RiskModel, shop: dict, order: pd.DataFrame) -> str:
+    """The band of `order` when it is scored with every order of the shop."""
+    X = pd.concat([shop["features"], order])
+    amounts = np.r_[shop["orders"]["amount"].to_numpy(), 55.0]
+    return decide_bands(model.predict(X), amounts, np.arange(len(X)), BANDS)[-1]
 
 
 def shop_orders(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -95,19 +108,17 @@ def features_of(shop: dict, change: dict) -> pd.DataFrame:
 
 def test_the_planted_signal_is_a_new_account(trained: RiskModel, shop: dict) -> None:
     new_account = features_of(shop, {"customer_created_at": START + pd.Timedelta(days=61, minutes=-5)})
-    thresholds = band_thresholds(trained.predict(shop["features"]), **BUDGET)
-    assert assign_bands(trained.predict(new_account), thresholds)[0] != "approve"
+    assert band_among_the_shop(trained, shop, new_account) != "approve"
     assert "account created 5 minutes before the order" in top_reasons(trained, new_account)[0]
 
 
 @pytest.mark.parametrize("missing", sorted(MISSING))
 def test_no_order_is_flagged_for_missing_data_alone(trained: RiskModel, shop: dict, missing: str) -> None:
-    thresholds = band_thresholds(trained.predict(shop["features"]), **BUDGET)
     ordinary = features_of(shop, {})
     with_missing = features_of(shop, MISSING[missing])
     assert list(with_missing.columns) == FEATURE_COLUMNS
-    assert assign_bands(trained.predict(ordinary), thresholds)[0] == "approve"
-    assert assign_bands(trained.predict(with_missing), thresholds)[0] == "approve", missing
+    assert band_among_the_shop(trained, shop, ordinary) == "approve"
+    assert band_among_the_shop(trained, shop, with_missing) == "approve", missing
     # A missing fact reads as the typical one: it can remove a reason, never add one.
     reasons = set(top_reasons(trained, ordinary)[0].split("; ")) | {NO_SIGNAL_REASON}
     assert set(top_reasons(trained, with_missing)[0].split("; ")) <= reasons

@@ -1,9 +1,7 @@
 """The order-risk interface: fit on point-in-time features, score, explain.
 
-Every candidate takes the features of `include.features` and returns a probability-like risk
-score in [0, 1] (higher = riskier) and per-feature contributions that explain it. The scores
-rank orders; they are not all calibrated probabilities (class weighting inflates them), so
-decision thresholds are chosen per model on the holdout.
+Every candidate takes the features of `include.features` and returns the probability of a
+chargeback (calibrated, see below) and per-feature contributions that explain it.
 
 What the base class does for every model:
 - unknown values (NaN) are filled with the feature's typical value, its median over the

@@ -4,7 +4,7 @@ CREATE TABLE {table} (
     order_id        BIGINT NOT NULL PRIMARY KEY,
     customer_id     BIGINT NOT NULL,
     ordered_at      TIMESTAMP NOT NULL,
-    amount          DOUBLE PRECISION NOT NULL,
+    amount          DOUBLE PRECISION,
     score           DOUBLE PRECISION NOT NULL,
     band            TEXT NOT NULL,
     reasons         TEXT NOT NULL,

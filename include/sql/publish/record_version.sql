@@ -1,7 +1,7 @@
 INSERT INTO published_tables (
     table_name, version, physical_table, run_id, model_version,
-    data_interval_start_at, data_interval_end_at, row_count, published_at, is_current
+    data_interval_start_at, data_interval_end_at, row_count, published_at, is_current, summary
 ) VALUES (
     :table_name, :version, :physical_table, :run_id, :model_version,
-    :data_interval_start_at, :data_interval_end_at, :row_count, :published_at, 0
+    :data_interval_start_at, :data_interval_end_at, :row_count, :published_at, 0, :summary
 );

@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS published_tables (
     row_count            BIGINT NOT NULL,
     published_at         TIMESTAMP NOT NULL,
     is_current           INTEGER NOT NULL DEFAULT 0,
+    summary              TEXT,  -- JSON: what the version holds, e.g. the share of each risk band
     PRIMARY KEY (table_name, version)
 );
 

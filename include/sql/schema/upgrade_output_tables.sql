@@ -6,3 +6,4 @@ ALTER TABLE model_versions ADD COLUMN refit_of TEXT;
 ALTER TABLE model_versions ADD COLUMN primary_ci_low DOUBLE PRECISION;
 ALTER TABLE model_versions ADD COLUMN primary_ci_high DOUBLE PRECISION;
 ALTER TABLE model_versions ADD COLUMN decision_reason TEXT;
+ALTER TABLE published_tables ADD COLUMN summary TEXT;

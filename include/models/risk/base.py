@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 NO_SIGNAL_REASON = "no strong risk signal"
 # The newest share of a model's training rows its calibration is fitted on.
 CALIBRATION_FRACTION = 0.2
-# Raw scores are clipped this far from 0 and 1 before taking their log-odds.
-_EPSILON = 1e-6
+# Raw scores are clipped this far from 0 and 1 before taking their log-odds (near 1e-16 a
+# float64 probability can no longer tell them apart).
+_EPSILON = 1e-12
 
 
 class RiskModel(Model):

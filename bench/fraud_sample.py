@@ -1,0 +1,197 @@
+"""The public e-commerce fraud sample, loaded into the warehouse's source tables for order_risk.
+
+    PYTHONPATH=. .venv/bin/python bench/fraud_sample.py [--url postgresql+psycopg://postgres@127.0.0.1/db]
+        [--data-dir ../shared/data/fraud-ecommerce]
+
+The data ("Fraud_Data", described in ../shared/data/README.md) holds one first purchase per
+user, labelled fraud or not, and stays outside the repository: it is read from --data-dir and
+written only to the warehouse at --url (by default a SQLite file under /tmp).
+
+What lands where:
+- customers: one per user; created_at is the signup time, country the IP country of the user's
+  purchase (the data has no customer country), channel the traffic source (SEO, Ads, Direct);
+- orders: one per purchase, ids 1..n in purchase-time order, customer_id the user id; payment
+  method, billing and shipping country are null, because the data has none of them;
+- chargebacks: one per fraud, reported a fixed delay after the order, for its amount;
+- products, events and order_items stay empty: the data has no basket, and the risk extract
+  joins order_items with a LEFT JOIN, so every order counts as 0 items and 0 lines. Only the
+  recommendations DAG would need products and events; nothing here invents them.
+
+The validation DAG treats an order without a payment method and a customer without a country
+as invalid, so on this data it would quarantine nearly everything and stop the chain: run
+order_risk directly, with an `as_of` Param (e.g. `dag.test()`), not behind validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from include import warehouse
+from include.validation import SCHEMA
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "fraud-ecommerce"
+DEFAULT_URL = "sqlite:////tmp/shopflow-fraud/warehouse.db"
+SAMPLE_FILE = "Fraud_Data_sample.csv"
+RANGES_FILE = "IpAddress_to_Country_partial.csv"
+TIME_FORMAT = "%m/%d/%Y %H:%M"
+# The simulator's reason for a fraud chargeback; labels count any reason.
+FRAUD_REASON = "fraudulent"
+LOADED_TABLES = ("customers", "orders", "chargebacks")
+
+
+def ip_countries(ip_address: pd.Series, ranges: pd.DataFrame) -> pd.Series:
+    """The country of each IP (a number) from a table of inclusive ranges; NaN where none holds it.
+
+    Each IP takes the range with the greatest lower bound at or below it, if the IP is not
+    above that range's upper bound. Ranges whose lower bound exceeds their upper one hold no IP
+    and are dropped.
+    """
+    lower_all = ranges["lower_bound_ip_address"].to_numpy(dtype="float64")
+    upper_all = ranges["upper_bound_ip_address"].to_numpy(dtype="float64")
+    valid = ranges.loc[lower_all <= upper_all]
+    valid = valid.sort_values("lower_bound_ip_address", kind="stable")
+    lower = valid["lower_bound_ip_address"].to_numpy(dtype="float64")
+    upper = valid["upper_bound_ip_address"].to_numpy(dtype="float64")
+    country = valid["country"].to_numpy(dtype=object)
+    ip = ip_address.to_numpy(dtype="float64")
+    position = np.searchsorted(lower, ip, side="right") - 1
+    safe = position.clip(min=0)
+    found = (position >= 0) & (ip <= upper[safe])
+    return pd.Series(np.where(found, country[safe], None), index=ip_address.index, name="ip_country")
+
+
+def read_fraud_sample(data_dir: Path) -> pd.DataFrame:
+    """The fraud sample with naive datetimes and an `ip_country` column, in purchase-time order
+    (ties by user id)."""
+    sample = pd.read_csv(data_dir / SAMPLE_FILE)
+    for column in ("signup_time", "purchase_time"):
+        sample[column] = pd.to_datetime(sample[column], format=TIME_FORMAT)
+    ranges = pd.read_csv(data_dir / RANGES_FILE)
+    sample["ip_country"] = ip_countries(sample["ip_address"], ranges)
+    return sample.sort_values(["purchase_time", "user_id"], kind="stable").reset_index(drop=True)
+
+
+def warehouse_frames(sample: pd.DataFrame, *, chargeback_delay_days: int = 30) -> dict[str, pd.DataFrame]:
+    """Customers, orders and chargebacks of the sample, with exactly the source tables' columns.
+
+    No source column is NOT NULL (they are landing tables), so a field the data lacks is null,
+    never a stand-in: a constant payment method or a billing country copied from the IP would
+    look like evidence to the risk features (`pay_*`, `billing_ip_mismatch`).
+    """
+    if chargeback_delay_days < 0:
+        raise ValueError(f"chargeback_delay_days must be >= 0, got {chargeback_delay_days}")
+    purchases = sample.sort_values(["purchase_time", "user_id"], kind="stable").reset_index(drop=True)
+    order_id = np.arange(1, len(purchases) + 1, dtype=np.int64)
+    customers = pd.DataFrame(
+        {
+            "customer_id": purchases["user_id"].astype("int64"),
+            "created_at": purchases["signup_time"],
+            # The IP country of the user's purchase is all the data tells of where they are;
+            # equal to the order's ip_country, it makes ip_not_customer_country 0, as unknown would.
+            "country": purchases["ip_country"],
+            # The traffic source that brought the user: the data's own acquisition channel.
+            "channel": purchases["source"],
+        }
+    ).drop_duplicates("customer_id")
+    orders = pd.DataFrame(
+        {
+            "order_id": order_id,
+            "customer_id": purchases["user_id"].astype("int64"),
+            "ordered_at": purchases["purchase_time"],
+            "amount": purchases["purchase_value"].astype("float64"),
+            "payment_method": None,
+            "billing_country": None,
+            "shipping_country": None,
+            "ip_country": purchases["ip_country"],
+            "device_id": purchases["device_id"],
+        }
+    )
+    fraud = purchases["class"].to_numpy() == 1
+    chargebacks = pd.DataFrame(
+        {
+            "order_id": order_id[fraud],
+            "reported_at": purchases.loc[fraud, "purchase_time"].to_numpy()
+            + np.timedelta64(chargeback_delay_days, "D"),
+            "amount": orders.loc[fraud, "amount"].to_numpy(),
+            "reason": FRAUD_REASON,
+        }
+    )
+    frames = {"customers": customers, "orders": orders, "chargebacks": chargebacks}
+    return {table: frame[list(SCHEMA[table])].reset_index(drop=True) for table, frame in frames.items()}
+
+
+def load_fraud_sample(engine: sa.Engine, data_dir: Path) -> dict[str, int]:
+    """Replace the warehouse's source rows with the fraud sample; returns rows written per table.
+
+    Creates the schema as the simulator does for a fresh warehouse, then in one transaction
+    empties the six source tables (and the simulator's record, so `append-day` will not extend
+    this warehouse) and the quarantine, whose record ids named rows of the previous content,
+    and bulk-loads the frames. Model versions and published tables are left as they are.
+    """
+    frames = warehouse_frames(read_fraud_sample(data_dir))
+    warehouse.create_schema(engine)
+    with warehouse.transaction(engine) as conn:
+        warehouse.run_sql("simulator/create_shop_simulation", conn=conn)
+        warehouse.run_sql("simulator/delete_source_rows", conn=conn)
+        conn.exec_driver_sql("DELETE FROM data_quality_quarantine")
+        counts = {table: warehouse.write_frame(frames[table], table, conn=conn) for table in LOADED_TABLES}
+    if warehouse.dialect_name(engine) == "postgresql":
+        with warehouse.transaction(engine) as conn:
+            for table in LOADED_TABLES:
+                conn.exec_driver_sql(f"ANALYZE {warehouse.check_identifier(table)}")
+    with engine.connect() as conn:
+        models = conn.exec_driver_sql("SELECT COUNT(*) FROM model_versions").scalar_one()
+    if models:
+        log.warning("The warehouse holds %s model versions of earlier data: its champion stays", models)
+    log.info("Loaded the fraud sample into %s: %s", warehouse.describe(engine), counts)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=DEFAULT_URL, help="SQLAlchemy URL of the warehouse")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the two CSV files")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    engine = warehouse.get_engine(args.url)
+    started = time.perf_counter()
+    counts = load_fraud_sample(engine, args.data_dir)
+    seconds = time.perf_counter() - started
+
+    with engine.connect() as conn:
+        bounds = conn.exec_driver_sql(
+            "SELECT MIN(ordered_at), MAX(ordered_at), (SELECT MAX(reported_at) FROM chargebacks) FROM orders"
+        ).one()
+        first, last, reported = (pd.Timestamp(value) for value in bounds)
+        end = last.normalize() + pd.Timedelta(days=1)
+        orders = warehouse.read_frame("risk/extract_orders", {"start": first, "end": end}, conn=conn)
+        # Every chargeback, the last ones reported after the last order included.
+        known = max(end, reported.normalize() + pd.Timedelta(days=1))
+        chargebacks = warehouse.read_frame("risk/extract_chargebacks", {"end": known}, conn=conn)
+
+    print(f"Loaded into {warehouse.describe(engine)} in {seconds:.1f} s")
+    for table, count in counts.items():
+        print(f"  {table:<12} {count:>7,}")
+    print(f"Orders from {first} to {last}; the risk extract reads {len(orders):,} of them")
+    fraud = orders["order_id"].isin(chargebacks["order_id"])
+    monthly = fraud.groupby(orders["ordered_at"].dt.to_period("M")).agg(["size", "mean"])
+    print("Fraud share per month of order:")
+    for month, row in monthly.iterrows():
+        print(f"  {month}  {int(row['size']):>6,} orders  {row['mean']:6.1%}")
+    print(f"Orders with unknown ip_country: {orders['ip_country'].isna().mean():.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -375,6 +375,7 @@ def test_publish_statements_run_on_both_back_ends_after_a_publish(warehouse_url:
         "data_interval_end_at": AS_OF,
         "row_count": 0,
         "published_at": AS_OF,
+        "summary": '{"band_shares": {"approve": 1.0}}',
     }
     on_disk = {f"publish/{p.stem}" for p in (warehouse.SQL_DIR / "publish").glob("*.sql")}
     assert {name for name, _ in PUBLISH_STEPS} == on_disk, "every publish file is exercised"

@@ -62,6 +62,30 @@ def prepare(workdir: Path) -> None:
 HGB = "hist_gradient_boosting (sklearn defaults)"
 
 
+def chargebacked_orders() -> set[int]:
+    """Every order with a chargeback in the warehouse (including those after as_of)."""
+    from include import warehouse
+
+    with warehouse.get_engine().connect() as conn:
+        return set(warehouse.read_frame(sql="SELECT order_id FROM chargebacks", conn=conn)["order_id"])
+
+
+def write_report(title: str, command: str, what: str, sections: list[str], out: str) -> None:
+    """Print the Markdown report and write it to `out`, with the machine and the command."""
+    text = "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+            f"Command: `PYTHONPATH=. .venv/bin/python {command}`. {what}",
+            "",
+            *sections,
+        ]
+    )
+    print(text)
+    Path(out).write_text(text)
+
+
 def hist_gradient_boosting(X_train, y_train, X_test) -> np.ndarray:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
@@ -198,27 +222,20 @@ def main() -> int:
     from include import warehouse
 
     counts = load_fraud_sample(warehouse.get_engine(), args.data_dir or DEFAULT_DATA_DIR)
-    lines = [
-        "# Order risk on the e-commerce fraud sample",
-        "",
-        f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-        f"Command: `PYTHONPATH=. .venv/bin/python bench/bench_fraud.py --as-of {' '.join(args.as_of)}`. "
-        f"Loaded {counts} (a chargeback 30 days after each fraud). `{HGB}` is scikit-learn's "
-        "HistGradientBoostingClassifier with its defaults, trained on the same rows as the candidates.",
-        "",
-    ]
-    frauds = set(
-        warehouse.read_frame(sql="SELECT order_id FROM chargebacks", conn=warehouse.get_engine().connect())[
-            "order_id"
-        ]
-    )
+    frauds = chargebacked_orders()
+    sections: list[str] = []
     for as_of in args.as_of:
         section, frame = night(as_of, CONF, frauds)
-        lines += section
-    lines += random_split(frame)
-    text = "\n".join(lines)
-    print(text)
-    Path(args.out).write_text(text)
+        sections += section
+    sections += random_split(frame)
+    write_report(
+        "Order risk on the e-commerce fraud sample",
+        f"bench/bench_fraud.py --as-of {' '.join(args.as_of)}",
+        f"Loaded {counts} (a chargeback 30 days after each fraud). `{HGB}` is scikit-learn's "
+        "HistGradientBoostingClassifier with its defaults, trained on the same rows as the candidates.",
+        sections,
+        args.out,
+    )
     return 0
 
 

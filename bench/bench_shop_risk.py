@@ -13,15 +13,13 @@ HistGradientBoosting with its defaults is trained on the same rows (bench_fraud.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench_fraud import night, prepare
+from bench_fraud import chargebacked_orders, night, prepare, write_report
 
 # Days built after as_of, so that the served orders' chargebacks (7 to 56 days late) arrive.
 LATER_DAYS = 60
@@ -39,28 +37,19 @@ def main() -> int:
     started = time.perf_counter()
     counts = simulator.build_shop(warehouse.get_engine(), "small", args.days + LATER_DAYS, replace=True)
     build_seconds = time.perf_counter() - started
-    frauds = set(
-        warehouse.read_frame(sql="SELECT order_id FROM chargebacks", conn=warehouse.get_engine().connect())[
-            "order_id"
-        ]
-    )
+    frauds = chargebacked_orders()
     as_of = (simulator.DEFAULT_START + timedelta(days=args.days)).isoformat()
     # The DAG's defaults, spelled out: the steps are run again with them for the figures.
     defaults = {"maturity_days": 56, "holdout_days": 14, "recent_days": 7, "history_days": 180}
     section, _ = night(as_of, defaults, frauds)
-    lines = [
-        "# Order risk on the simulated small shop",
-        "",
-        f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-        f"Command: `PYTHONPATH=. .venv/bin/python bench/bench_shop_risk.py --days {args.days}`. "
+    write_report(
+        "Order risk on the simulated small shop",
+        f"bench/bench_shop_risk.py --days {args.days}",
         f"Built {args.days} + {LATER_DAYS} days ({counts}) in {build_seconds:.0f} s; the DAG's "
         f"default parameters, as of day {args.days}; served orders judged by their chargebacks.",
-        "",
-        *section,
-    ]
-    text = "\n".join(lines)
-    print(text)
-    Path(args.out).write_text(text)
+        section,
+        args.out,
+    )
     return 0
 
 

@@ -102,7 +102,10 @@ def test_missing_facts_and_tied_scores(small_shop: str) -> None:
     assert shares == {band: counts.get(band, 0) / n for band in ("approve", "review", "decline")}
 
     # The holdout figures say what the probabilities claim against what happened.
-    evaluated = registry.history("order_risk")
-    metrics = json.loads(evaluated[evaluated["candidate"] == "gradient_boosting"]["metrics"].iloc[0])
+    versions = registry.history("order_risk")
+    (evaluated,) = versions[
+        (versions["candidate"] == "gradient_boosting") & (versions["role"] == "candidate")
+    ].itertuples()
+    metrics = json.loads(evaluated.metrics)
     assert 0 <= metrics["brier"] < metrics["base_rate"]
-    assert sum(row["rows"] for row in metrics["reliability"]) == evaluated["holdout_rows"].iloc[0]
+    assert sum(row["rows"] for row in metrics["reliability"]) == evaluated.holdout_rows

@@ -73,15 +73,6 @@ FEATURE_COLUMNS: list[str] = [
     "billing_country_unknown",
     "payment_unknown",
 ]
-# Features that are NaN when their fact is unknown; models fill them with the typical value.
-MAY_BE_UNKNOWN = (
-    "log_account_age_days",
-    "log_amount",
-    "device_accounts",
-    "log_n_items",
-    "n_lines",
-    *(f"pay_{method}" for method in PAYMENT_METHODS),
-)
 
 # Reasons. A reason is given only for a feature that pushes an order's score up relative to a
 # typical order (the training medians), and it says in which direction the order differs.

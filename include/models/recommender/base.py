@@ -384,15 +384,19 @@ class Recommender(Model):
         )
         frames = []
         step = batch_rows(len(self.products))
-        for start in range(0, history.n_customers, step):
-            stop = min(start + step, history.n_customers)
-            with limited_threads():
+        with limited_threads():  # once per call: entering it inspects every loaded library
+            for start in range(0, history.n_customers, step):
+                stop = min(start + step, history.n_customers)
                 indices, scores = self._top_k(history.rows(start, stop), k)
-            frames.append(
-                ranked_frame(
-                    history.customer_ids[start:stop], self.products, indices, scores, RECOMMENDATION_COLUMNS
+                frames.append(
+                    ranked_frame(
+                        history.customer_ids[start:stop],
+                        self.products,
+                        indices,
+                        scores,
+                        RECOMMENDATION_COLUMNS,
+                    )
                 )
-            )
         if not frames:
             return empty_frame(RECOMMENDATION_COLUMNS)
         return pd.concat(frames, ignore_index=True)

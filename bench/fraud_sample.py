@@ -145,10 +145,8 @@ def load_fraud_sample(engine: sa.Engine, data_dir: Path) -> dict[str, int]:
         warehouse.run_sql("simulator/delete_source_rows", conn=conn)
         conn.exec_driver_sql("DELETE FROM data_quality_quarantine")
         counts = {table: warehouse.write_frame(frames[table], table, conn=conn) for table in LOADED_TABLES}
-    if warehouse.dialect_name(engine) == "postgresql":
-        with warehouse.transaction(engine) as conn:
-            for table in LOADED_TABLES:
-                conn.exec_driver_sql(f"ANALYZE {warehouse.check_identifier(table)}")
+    with warehouse.transaction(engine) as conn:
+        warehouse.analyze(*LOADED_TABLES, conn=conn)
     with engine.connect() as conn:
         models = conn.exec_driver_sql("SELECT COUNT(*) FROM model_versions").scalar_one()
     if models:

@@ -119,6 +119,7 @@ def publish(
                 raise PublishError(
                     f"Audit of {physical} failed: {counted} rows in the table, {loaded} loaded"
                 )
+            warehouse.analyze(physical, conn=conn)
             warehouse.run_sql(
                 "publish/record_version",
                 {

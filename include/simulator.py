@@ -1229,6 +1229,9 @@ def build_shop(
         written = (day - start).days + 1
         if written % 10 == 0 or written == days:
             log.info("Wrote day %s of %s (%s): %s events so far", written, days, day, totals["events"])
+    # A bulk load leaves the planner without statistics until something analyzes the tables.
+    with warehouse.transaction(engine) as conn:
+        warehouse.analyze(*SOURCE_TABLES, conn=conn)
     log.info(
         "Built the %s shop, %s to %s (seed %s) in %s: %s",
         shop.name,
@@ -1276,6 +1279,7 @@ def append_day(engine: sa.Engine, *, preset: str | ShopPreset | None = None, see
     day = start + timedelta(days=day_index)
     with warehouse.transaction(engine) as conn:
         counts = _write_day(conn, shop, stored_seed, start, day, frames)
+        warehouse.analyze(*SOURCE_TABLES, conn=conn)
     log.info("Appended %s to the %s shop in %s: %s", day, shop.name, warehouse.describe(engine), counts)
     return day
 

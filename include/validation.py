@@ -492,6 +492,10 @@ def validate_table(
 
     results = check_schema(table, engine)
     if all(r.success for r in results):
+        # The shop loads these tables by its own means: statistics for the checks and the
+        # extracts that follow, whether or not its loader (or autovacuum) analyzed them.
+        with warehouse.transaction(engine) as conn:
+            warehouse.analyze(table, conn=conn)
         params = {
             "start": start,
             "end": end,
@@ -607,6 +611,7 @@ def _quarantine(
             log.warning(
                 "Quarantined %s rows of %s that broke %s", result.unexpected_count, table, result.check
             )
+        warehouse.analyze("data_quality_quarantine", conn=conn)
 
 
 def _json(value: Any) -> str | None:

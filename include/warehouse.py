@@ -408,6 +408,22 @@ def write_frame(frame: pd.DataFrame, table: str, *, conn: sa.Connection | None =
     return len(frame)
 
 
+def analyze(*tables: str, conn: sa.Connection | None = None) -> None:
+    """Refresh the planner's statistics of `tables` after a bulk load.
+
+    Without them PostgreSQL (when autovacuum is off or has not caught up) plans a freshly
+    loaded table as if it were nearly empty, and a query over half a million orders can pick a
+    nested loop that never finishes. SQLite's ANALYZE fills sqlite_stat1 for its planner.
+    """
+    if conn is None:
+        with transaction() as own:
+            analyze(*tables, conn=own)
+            return
+    for table in tables:
+        conn.exec_driver_sql(f"ANALYZE {check_identifier(table)}")
+    log.debug("Analyzed %s", ", ".join(tables))
+
+
 def check_column(name: str) -> str:
     """Column names in bulk writes come from frames: allow plain identifiers only."""
     if not _IDENTIFIER.match(name):

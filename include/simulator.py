@@ -1279,7 +1279,6 @@ def append_day(engine: sa.Engine, *, preset: str | ShopPreset | None = None, see
     day = start + timedelta(days=day_index)
     with warehouse.transaction(engine) as conn:
         counts = _write_day(conn, shop, stored_seed, start, day, frames)
-        warehouse.analyze(*SOURCE_TABLES, conn=conn)
     log.info("Appended %s to the %s shop in %s: %s", day, shop.name, warehouse.describe(engine), counts)
     return day
 

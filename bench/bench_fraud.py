@@ -17,6 +17,7 @@ HistGradientBoosting with its defaults trained on the same rows:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -148,9 +149,9 @@ def night(as_of: str, conf: dict[str, Any], frauds: set[int]) -> tuple[list[str]
         f"{len(holdout)} orders ({int(holdout['label'].sum())} frauds); served {len(served)} orders "
         f"({int(served['fraud'].sum())} frauds) scored by the refit on {len(refit)}.",
         "",
-        "| candidate | holdout PR-AUC [95% interval] | served PR-AUC | served ROC-AUC | served Brier "
-        "| served mean p / fraud rate | gate |",
-        "|---|---|---|---|---|---|---|",
+        "| candidate | holdout PR-AUC [95% interval] | expected served range | served PR-AUC "
+        "| served ROC-AUC | served Brier | served mean p / fraud rate | gate |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in [*DEFAULT_CANDIDATES["order_risk"], HGB]:
         if name == HGB:
@@ -160,7 +161,7 @@ def night(as_of: str, conf: dict[str, Any], frauds: set[int]) -> tuple[list[str]
                     train[FEATURE_COLUMNS], train["train_label"], holdout[FEATURE_COLUMNS]
                 ),
             )
-            interval, decision = "", "(reference)"
+            interval, expected, decision = "", "", "(reference)"
             served_scores = hist_gradient_boosting(
                 refit[FEATURE_COLUMNS], refit["label"], served[FEATURE_COLUMNS]
             )
@@ -168,11 +169,13 @@ def night(as_of: str, conf: dict[str, Any], frauds: set[int]) -> tuple[list[str]
             row = candidates.loc[name]
             holdout_pr, decision = float(row["primary_metric"]), row["decision"]
             interval = f" [{row['primary_ci_low']:.3f}, {row['primary_ci_high']:.3f}]"
+            served_range = json.loads(row["comparison"])["served_range"][name]
+            expected = f"[{served_range['low']:.3f}, {served_range['high']:.3f}]"
             model = model_class("order_risk", name)().fit(refit[FEATURE_COLUMNS], refit["label"].astype(int))
             served_scores = model.predict(served[FEATURE_COLUMNS])
         m = steps.risk_metrics(served["fraud"].to_numpy(), served_scores, 0.02)
         lines.append(
-            f"| {name} | {holdout_pr:.3f}{interval} | {m['pr_auc']:.3f} | {m['roc_auc']:.3f} | "
+            f"| {name} | {holdout_pr:.3f}{interval} | {expected} | {m['pr_auc']:.3f} | {m['roc_auc']:.3f} | "
             f"{m['brier']:.4f} | {m['mean_predicted']:.3f} / {m['base_rate']:.3f} | {decision} |"
         )
     return [*lines, ""], frame

@@ -1,9 +1,10 @@
 """The promotion gate: metrics with bootstrap intervals, and whether a candidate may serve.
 
 Every model of one evaluation is judged on the same holdout units (customers or orders). A
-bootstrap resample draws those units with replacement; every model's primary metric is
-computed on the same resamples, so the difference between two models has a *paired* interval
-that is much narrower than either model's own interval would suggest.
+bootstrap resample draws those units with replacement (orders by whole days, see `bootstrap`);
+every model's primary metric is computed on the same resamples, so the difference between two
+models has a *paired* interval that is much narrower than either model's own interval would
+suggest.
 
 A candidate is promoted only if
 
@@ -93,20 +94,36 @@ class Interval:
 
 
 def bootstrap(
-    statistics: Mapping[str, Statistic], n_units: int, *, draws: int, seed: int
+    statistics: Mapping[str, Statistic],
+    n_units: int,
+    *,
+    draws: int,
+    seed: int,
+    blocks: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Replicates of every statistic on the same `draws` resamples of the `n_units` units.
 
+    With `blocks` (one block label per unit, say the day an order was placed) a resample draws
+    whole blocks with replacement, as many as there are, so units that move together (a fraud
+    campaign's orders of one day) stay together and the interval shows their joint noise.
     A statistic that is undefined on a resample (say, no fraud drawn) gives NaN there.
     """
     import numpy as np
 
     if n_units < 1:
         raise ValueError("the bootstrap needs at least one holdout unit")
+    if blocks is None:
+        block_of_unit = np.arange(n_units)
+    else:
+        if len(blocks) != n_units:
+            raise ValueError(f"{len(blocks)} block labels for {n_units} holdout units")
+        block_of_unit = np.unique(np.asarray(blocks), return_inverse=True)[1].ravel()
+    n_blocks = int(block_of_unit.max()) + 1
     replicates = {name: np.empty(draws) for name in statistics}
     rng = np.random.default_rng(seed)
     for b in range(draws):
-        counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units).astype(np.float64)
+        drawn = np.bincount(rng.integers(0, n_blocks, n_blocks), minlength=n_blocks)
+        counts = drawn[block_of_unit].astype(np.float64)
         for name, statistic in statistics.items():
             try:
                 replicates[name][b] = statistic(counts)
@@ -136,6 +153,34 @@ def paired_interval(
 ) -> Interval:
     """The interval of (a - b), from differences on the same resamples."""
     return percentile_interval(estimates[a] - estimates[b], replicates[a] - replicates[b], confidence)
+
+
+def served_range(
+    estimate: float, replicates: np.ndarray, confidence: float, *, holdout_units: int, served_units: int
+) -> Interval:
+    """Where the metric measured on the `served_units` the model will score should fall.
+
+    The holdout interval says how well the holdout figure is known; the served figure is a
+    second sample with noise of its own, roughly (holdout units / served units) times the
+    holdout's variance. So the range is the normal interval with the holdout replicates'
+    standard deviation widened by sqrt(1 + holdout units / served units). It cannot see drift
+    between the holdout and the served orders (what campaigns are running): the backtest places
+    the holdout at the served distance so that drift's *mean* is in the estimate. The metrics
+    here are shares, so the range is clipped to [0, 1].
+    """
+    from statistics import NormalDist
+
+    import numpy as np
+
+    if served_units < 1:
+        raise ValueError("a served range needs at least one served unit")
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) < 2:
+        return Interval(float(estimate), float("nan"), float("nan"))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    spread = float(np.std(finite, ddof=1)) * math.sqrt(1.0 + holdout_units / served_units)
+    low, high = max(0.0, estimate - z * spread), min(1.0, estimate + z * spread)
+    return Interval(float(estimate), float(low), float(high))
 
 
 @dataclass(frozen=True)

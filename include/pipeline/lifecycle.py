@@ -28,6 +28,8 @@ from include.pipeline.refs import GateOutcome, ServingModel, Staged, TrainedCand
 from include.promotion import CHAMPION, GateSettings, Statistic
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from include.models.base import Model
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,15 @@ class Lifecycle(abc.ABC):
     @abc.abstractmethod
     def floor(self, holdout: Any, results: Mapping[str, HoldoutResult]) -> HoldoutResult:
         """The skill floor's figures on the holdout (`results` holds the candidates')."""
+
+    def resample_blocks(self, holdout: Any) -> np.ndarray | None:
+        """Labels of the blocks the bootstrap draws whole (None: each unit on its own)."""
+        return None
+
+    def served_units(self, staged: Staged) -> int | None:
+        """How many units the serving model will score and be measured on, when that is known
+        at evaluation time (None: the served figure is not a holdout-like metric)."""
+        return None
 
     def run_settings(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The DAG Params the family's evaluation and serving use (recorded with the run)."""
@@ -158,7 +169,11 @@ class Lifecycle(abc.ABC):
 
         primary = {name: float(r.metrics[self.primary_metric]) for name, r in results.items()}
         replicates = promotion.bootstrap(
-            {name: r.statistic for name, r in results.items()}, len(holdout), draws=gate.draws, seed=gate.seed
+            {name: r.statistic for name, r in results.items()},
+            len(holdout),
+            draws=gate.draws,
+            seed=gate.seed,
+            blocks=self.resample_blocks(holdout),
         )
         refreshable = None
         if champion is not None:
@@ -196,6 +211,27 @@ class Lifecycle(abc.ABC):
             },
             "decision": decision.to_dict(),
         }
+        served_units = self.served_units(data)
+        if served_units:
+            ranges = {
+                name: promotion.served_range(
+                    primary[name],
+                    replicates[name],
+                    gate.confidence,
+                    holdout_units=len(holdout),
+                    served_units=served_units,
+                )
+                for name in [*(c.candidate for c in candidates), *([CHAMPION] if compared else [])]
+            }
+            comparison["served_range"] = {name: r.to_dict() for name, r in ranges.items()}
+            if decision.winner is not None:
+                log.info(
+                    "%s on the %s units it will score: expected %s %s",
+                    decision.winner,
+                    served_units,
+                    self.primary_metric,
+                    ranges[decision.winner],
+                )
         winner = None
         for c in candidates:
             verdict = decision.verdicts[c.candidate]

@@ -290,6 +290,7 @@ class RiskHoldout:
     X: pd.DataFrame
     y: np.ndarray
     review_budget: float
+    days: np.ndarray  # the day each order was placed: frauds come in campaigns that span days
 
     def __len__(self) -> int:
         return len(self.y)
@@ -314,8 +315,17 @@ class RiskLifecycle(Lifecycle):
         return len(y)
 
     def holdout(self, staged: Staged, settings: Mapping[str, Any]) -> RiskHoldout:
-        X, y, _ = _split(staged, "holdout")
-        return RiskHoldout(X, y, float(settings["review_budget"]))
+        X, y, frame = _split(staged, "holdout")
+        days = frame["ordered_at"].dt.floor("D").to_numpy()
+        return RiskHoldout(X, y, float(settings["review_budget"]), days)
+
+    def served_units(self, staged: Staged) -> int | None:
+        return int(staged.rows.get("score", 0)) or None
+
+    def resample_blocks(self, holdout: RiskHoldout) -> np.ndarray:
+        """Orders are resampled by whole days: frauds of one campaign share days, so drawing
+        orders one by one would treat them as independent and make the intervals too narrow."""
+        return holdout.days
 
     def evaluate(self, model: RiskModel, holdout: RiskHoldout) -> HoldoutResult:
         from include.metrics import RankedLabels

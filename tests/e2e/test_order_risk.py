@@ -8,6 +8,7 @@ import math
 from datetime import timedelta
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from include import publish, registry, warehouse
@@ -109,3 +110,9 @@ def test_missing_facts_and_tied_scores(small_shop: str) -> None:
     metrics = json.loads(evaluated.metrics)
     assert 0 <= metrics["brier"] < metrics["base_rate"]
     assert sum(row["rows"] for row in metrics["reliability"]) == evaluated.holdout_rows
+    # What the candidate should reach on the orders it will score: its holdout interval widened
+    # by the scored orders' own noise.
+    comparison = json.loads(evaluated.comparison)
+    expected = comparison["served_range"]["gradient_boosting"]
+    assert expected["low"] <= evaluated.primary_ci_low <= evaluated.primary_ci_high <= expected["high"]
+    assert expected["estimate"] == pytest.approx(evaluated.primary_metric)

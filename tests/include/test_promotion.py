@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from include.promotion import GateSettings, Interval, bootstrap, decide, paired_interval, percentile_interval
+from include.promotion import (
+    GateSettings,
+    Interval,
+    bootstrap,
+    decide,
+    paired_interval,
+    percentile_interval,
+    served_range,
+)
 
 
 def _mean(values: np.ndarray):
@@ -73,6 +81,49 @@ def test_a_statistic_undefined_on_a_resample_gives_nan_there_and_is_ignored() ->
     replicates = bootstrap({"s": needs_the_first_unit}, 2, draws=400, seed=2)["s"]
     assert 0.15 < np.isnan(replicates).mean() < 0.35  # the first unit is missed with probability 1/4
     assert percentile_interval(1.0, replicates, 0.95) == Interval(1.0, 1.0, 1.0)
+
+
+def test_drawing_whole_blocks_widens_the_interval_of_units_that_move_together() -> None:
+    # 40 days of 25 orders each; an order's outcome is its day's rate plus noise, so the 1000
+    # orders carry about as much information as 40 independent ones. Drawn one by one they look
+    # like 1000 independent units; drawn by day, the interval has the width of 40 day means.
+    rng = np.random.default_rng(4)
+    days = np.repeat(np.arange(40), 25)
+    values = rng.normal(0, 1, 40)[days] + rng.normal(0, 0.1, len(days))
+    one_by_one = bootstrap({"m": _mean(values)}, len(values), draws=2000, seed=1)["m"]
+    by_day = bootstrap({"m": _mean(values)}, len(values), draws=2000, seed=1, blocks=days)["m"]
+    day_means = values.reshape(40, 25).mean(axis=1)
+    assert np.std(by_day) == pytest.approx(day_means.std() / np.sqrt(40), rel=0.1)
+    assert np.std(by_day) > 4 * np.std(one_by_one)
+
+
+def test_a_resample_draws_as_many_blocks_as_there_are_and_keeps_each_whole() -> None:
+    blocks = np.array(["b", "a", "b", "c", "a", "b"])
+    seen = []
+
+    def record(counts: np.ndarray) -> float:
+        seen.append(counts.copy())
+        return 0.0
+
+    bootstrap({"s": record}, len(blocks), draws=200, seed=3, blocks=blocks)
+    for counts in seen:
+        # units of one block are drawn the same number of times, and three blocks are drawn
+        assert counts[0] == counts[2] == counts[5] and counts[1] == counts[4]
+        assert counts[1] + counts[0] + counts[3] == 3
+    with pytest.raises(ValueError, match="2 block labels for 3 holdout units"):
+        bootstrap({"s": record}, 3, draws=100, seed=3, blocks=np.array([1, 2]))
+
+
+def test_the_served_range_adds_the_served_samples_own_noise() -> None:
+    replicates = np.random.default_rng(0).normal(0.3, 0.02, 20_000)
+    same_size = served_range(0.3, replicates, 0.95, holdout_units=1000, served_units=1000)
+    # two samples of equal size: sqrt(2) times the holdout's own spread
+    assert same_size.high - 0.3 == pytest.approx(1.96 * 0.02 * np.sqrt(2), rel=0.02)
+    assert 0.3 - same_size.low == pytest.approx(same_size.high - 0.3)
+    many_served = served_range(0.3, replicates, 0.95, holdout_units=1000, served_units=1_000_000)
+    assert many_served.high - 0.3 == pytest.approx(1.96 * 0.02, rel=0.02)
+    with pytest.raises(ValueError, match="served unit"):
+        served_range(0.3, replicates, 0.95, holdout_units=1000, served_units=0)
 
 
 def test_gate_settings_are_checked() -> None:

@@ -120,10 +120,12 @@ def order_risk() -> None:
     def extract_orders(
         params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any
     ) -> dict[str, Any]:
+        from include import warehouse
         from include.pipeline import order_risk as steps
         from include.pipeline.common import resolve_window
 
         steps.check_settings(params)
+        warehouse.ensure_output_tables()
         window = resolve_window(params, context)
         return steps.extract(window, history_days=params["history_days"], run_id=run_id)
 

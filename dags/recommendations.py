@@ -79,9 +79,11 @@ def recommendations() -> None:
     def extract_interactions(
         params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any
     ) -> dict[str, Any]:
+        from include import warehouse
         from include.pipeline import recommendations as steps
         from include.pipeline.common import resolve_window
 
+        warehouse.ensure_output_tables()
         window = resolve_window(params, context)
         return steps.extract(
             window,

@@ -98,8 +98,10 @@ def warehouse_validation() -> None:
         data_interval_end: datetime | None = None,
     ) -> dict[str, str]:
         """The day to validate: the `day` Param, or the run's data interval."""
+        from include import warehouse
         from include.pipeline.validation import resolve_interval
 
+        warehouse.ensure_output_tables()
         return resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 
     @task(map_index_template="{{ table_name }}")

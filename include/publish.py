@@ -7,7 +7,12 @@ records the version in `published_tables`, all in one transaction. So:
 - readers never see a half-loaded table, and a failure anywhere before the switch leaves the
   previous version in place and readable (the partial table is dropped);
 - re-running a data interval publishes a new version with the same rows, never duplicates;
-- the previous version is kept, and `rollback` points the view back at it in one step.
+- the previous version is kept, and `rollback` points the view back at it in one step; a
+  version readers were rolled back from is marked and never becomes a rollback target again;
+- one publish or rollback of a table at a time: a per-table lock (a PostgreSQL advisory lock,
+  a lock file beside an SQLite warehouse) is held from choosing the version number to pruning,
+  so two publishers never take the same version or drop each other's table. The lock belongs
+  to the session or process, so a publisher that dies releases it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Iterable
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,12 +42,16 @@ PUBLISHED_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "similar_products": ("publish/create_similar_products", ("product_id", "rank")),
     "order_risk_scores": ("publish/create_order_risk_scores", ("order_id",)),
 }
-# Versions kept per table: the current one and the one a rollback returns to.
-KEEP_VERSIONS = 2
+# How long a publish waits for another publish of the same table to finish.
+LOCK_WAIT_SECONDS = 600.0
 
 
 class PublishError(RuntimeError):
-    """A version failed its audit and was not published."""
+    """A version failed its audit and was not published, or there is nothing to roll back to."""
+
+
+class PublishLockTimeout(PublishError):
+    """Another publish or rollback of the same table held its lock for too long."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,56 @@ def current_version(table: str, conn: sa.Connection | None = None) -> int | None
     return None if current.empty else int(current["version"].iloc[0])
 
 
+@contextmanager
+def table_lock(engine: sa.Engine, table: str, wait_seconds: float | None = None) -> Iterator[None]:
+    """Hold the publish lock of `table`; wait up to `wait_seconds` (default LOCK_WAIT_SECONDS)
+    for another holder.
+
+    Raises:
+        PublishLockTimeout: the lock stayed taken for `wait_seconds`.
+    """
+    _check_table(table)
+    wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait_seconds
+    if warehouse.dialect_name(engine) == "postgresql":
+        key = zlib.crc32(f"shopflow.publish.{table}".encode())
+        with engine.connect() as conn:
+            while not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar():
+                _wait_or_fail(deadline, table, wait_seconds)
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+                conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":  # one process owns an in-memory warehouse
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.publish-{table}.lock", "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                _wait_or_fail(deadline, table, wait_seconds)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _wait_or_fail(deadline: float, table: str, wait_seconds: float) -> None:
+    if time.monotonic() >= deadline:
+        raise PublishLockTimeout(
+            f"Another publish or rollback of {table} held its lock for more than {wait_seconds:.0f} s; "
+            "nothing was changed. Retry when it has finished."
+        )
+    time.sleep(0.2)
+
+
 def publish(
     table: str,
     frames: Iterable[pd.DataFrame],
@@ -98,7 +160,23 @@ def publish(
     """
     _check_table(table)
     engine = engine or warehouse.get_engine()
-    ddl, key = PUBLISHED_TABLES[table]
+    with table_lock(engine, table):
+        published = _publish_locked(engine, table, frames, run_id, model_version, data_interval, summary)
+        _prune(engine, table)
+    return published
+
+
+def _publish_locked(
+    engine: sa.Engine,
+    table: str,
+    frames: Iterable[pd.DataFrame],
+    run_id: str,
+    model_version: str | None,
+    data_interval: tuple[datetime | None, datetime | None],
+    summary: dict[str, Any] | None,
+) -> Published:
+    """One publish, under the table's lock (see `publish`)."""
+    ddl, _key = PUBLISHED_TABLES[table]
     with warehouse.transaction(engine) as conn:
         version = int(warehouse.scalar("publish/next_version", {"table_name": table}, conn=conn))
     physical = physical_name(table, version)
@@ -144,7 +222,6 @@ def publish(
         raise
 
     log.info("Published %s rows of %s as version %s (%s)", counted, table, version, physical)
-    _prune(engine, table)
     return Published(table, version, physical, counted)
 
 
@@ -157,11 +234,22 @@ def _point_readers(conn: sa.Connection, table: str, version: int) -> None:
     warehouse.run_sql("publish/mark_current", {"table_name": table, "version": version}, conn=conn)
 
 
+def _rollback_target(versions: pd.DataFrame, current: int | None) -> int | None:
+    """The version a rollback returns to: the newest one older than `current` that readers
+    were never rolled back from."""
+    older = versions[(versions["version"] < (current or 0)) & versions["rolled_back_at"].isna()]
+    return None if older.empty else int(older["version"].max())
+
+
 def _prune(engine: sa.Engine, table: str) -> None:
-    """Drop versions older than the KEEP_VERSIONS newest ones."""
+    """Drop every version but the current one and the one a rollback would return to."""
     with warehouse.transaction(engine) as conn:
         versions = list_versions(table, conn)
-        for version in versions["version"].iloc[KEEP_VERSIONS:]:
+        current = current_version(table, conn)
+        keep = {current, _rollback_target(versions, current)}
+        for version in versions["version"]:
+            if int(version) in keep:
+                continue
             warehouse.run_sql(
                 "publish/drop_table", conn=conn, identifiers={"table": physical_name(table, version)}
             )
@@ -172,17 +260,25 @@ def _prune(engine: sa.Engine, table: str) -> None:
 
 
 def rollback(table: str, engine: sa.Engine | None = None) -> int:
-    """Point readers of `table` back at the version before the current one; returns it."""
+    """Point readers of `table` back at the version before the current one; returns it.
+
+    The version left is marked rolled back: it is never a rollback target again and the next
+    publish drops it, so rollback, publish, rollback returns to the good version.
+    """
     _check_table(table)
     engine = engine or warehouse.get_engine()
-    with warehouse.transaction(engine) as conn:
+    with table_lock(engine, table), warehouse.transaction(engine) as conn:
         versions = list_versions(table, conn)
         current = current_version(table, conn)
-        older = versions[versions["version"] < (current or 0)]
-        if older.empty:
+        target = _rollback_target(versions, current)
+        if target is None:
             raise PublishError(f"{table} has no version older than {current} to roll back to")
-        target = int(older["version"].iloc[0])
         _point_readers(conn, table, target)
+        warehouse.run_sql(
+            "publish/mark_rolled_back",
+            {"table_name": table, "version": current, "rolled_back_at": datetime.now(UTC)},
+            conn=conn,
+        )
     log.info("Rolled %s back from version %s to %s", table, current, target)
     return target
 

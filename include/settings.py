@@ -32,6 +32,11 @@ def staging_dir() -> Path:
     return Path(os.environ.get("SHOPFLOW_STAGING_DIR", var_dir() / "staging")).resolve()
 
 
+def staging_keep_days() -> float:
+    """How long a run's staged files are kept (SHOPFLOW_STAGING_KEEP_DAYS, default 7 days)."""
+    return float(os.environ.get("SHOPFLOW_STAGING_KEEP_DAYS", "7") or 7)
+
+
 def model_store_dir() -> Path:
     """Root folder for saved model artifacts (a volume shared by all workers)."""
     return Path(os.environ.get("SHOPFLOW_MODEL_DIR", var_dir() / "models")).resolve()

@@ -38,8 +38,12 @@ def write_parquet(frame: pd.DataFrame, dag_id: str, run_id: str, name: str) -> s
     path = run_dir(dag_id, run_id) / f"{_UNSAFE.sub('_', name)}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)  # a reader never sees a half-written file
+    try:
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(path)  # a reader never sees a half-written file
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     log.info("Staged %s rows at %s", len(frame), path)
     return str(path)
 
@@ -51,15 +55,32 @@ def read_parquet(path: str, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.read_parquet(path, columns=columns)
 
 
-def prune(dag_id: str, keep_days: float = 7.0) -> int:
-    """Delete staging folders of `dag_id` older than `keep_days`; returns how many."""
-    root = settings.staging_dir() / _UNSAFE.sub("_", dag_id)
+# A `.parquet.tmp` untouched this long belongs to a writer that died (a write in progress
+# keeps touching its file).
+ABANDONED_TMP_SECONDS = 3600
+
+
+def prune(dag_id: str, keep_days: float | None = None) -> int:
+    """Delete staging folders of `dag_id` older than `keep_days` (default: the
+    SHOPFLOW_STAGING_KEEP_DAYS setting) and abandoned `.parquet.tmp` files in the others;
+    returns how many folders went. Each model DAG's extract calls it, so staging does not grow."""
+    root = settings.staging_dir() / _safe(dag_id)
     if not root.exists():
         return 0
-    cutoff = time.time() - keep_days * 86400
+    now = time.time()
+    cutoff = now - (settings.staging_keep_days() if keep_days is None else keep_days) * 86400
     removed = 0
     for folder in root.iterdir():
-        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+        if not folder.is_dir():
+            continue
+        if folder.stat().st_mtime < cutoff:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
+            continue
+        for tmp in folder.glob("*.parquet.tmp"):
+            if tmp.stat().st_mtime < now - ABANDONED_TMP_SECONDS:
+                tmp.unlink(missing_ok=True)
+                log.info("Removed %s, left by a write that did not finish", tmp)
+    if removed:
+        log.info("Pruned %s staging folders of %s older than the keep period", removed, dag_id)
     return removed

@@ -463,10 +463,18 @@ def _add_missing_columns(conn: sa.Connection) -> None:
             log.info("Added column %s.%s", table, column)
 
 
+def ensure_output_tables(engine: sa.Engine | None = None) -> None:
+    """Create the tables the pipeline writes, and add the columns a newer version records,
+    where they are missing. The first task of every DAG calls it, so a shop's own warehouse
+    needs no setup step beyond its source tables, and an upgrade migrates in place."""
+    with transaction(engine) as conn:
+        run_sql("schema/create_output_tables", conn=conn)
+        _add_missing_columns(conn)
+
+
 def create_schema(engine: sa.Engine | None = None) -> None:
     """Create the source and bookkeeping tables if they do not exist yet."""
     with transaction(engine) as conn:
         run_sql("schema/create_source_tables", conn=conn)
-        run_sql("schema/create_output_tables", conn=conn)
-        _add_missing_columns(conn)
+    ensure_output_tables(engine)
     log.info("Warehouse schema ready at %s", describe(engine or get_engine()))

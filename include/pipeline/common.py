@@ -109,7 +109,9 @@ def stage_frames(
     run_id: str,
     holdout_start: datetime | None = None,
 ) -> Staged:
-    """Write each frame as the run's staged Parquet `<name>` and return the reference to them."""
+    """Write each frame as the run's staged Parquet `<name>` and return the reference to them;
+    older runs' staging past the keep period goes first."""
+    staging.prune(dag_id)
     return Staged(
         window=window,
         paths={name: staging.write_parquet(frame, dag_id, run_id, name) for name, frame in frames.items()},

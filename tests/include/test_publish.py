@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -9,6 +12,7 @@ import pandas as pd
 import pytest
 
 from include import publish, warehouse
+from tests.conftest import ROOT
 
 INTERVAL = (datetime(2026, 8, 29), datetime(2026, 8, 30))
 
@@ -120,6 +124,101 @@ def test_rollback_is_one_step_and_old_versions_are_pruned(warehouse_url: str) ->
     assert len(_read_view(warehouse_url)) == 3 * 3
     with pytest.raises(publish.PublishError, match="no version older"):
         publish.rollback("recommendations")
+
+
+def test_a_version_rolled_back_from_is_never_restored(warehouse_url: str) -> None:
+    # good (v1), bad (v2), rollback to v1, a new good one (v3): a second rollback must return to
+    # v1, the last good version, and the bad one is dropped.
+    for version, customers in ((1, range(1, 3)), (2, range(1, 6))):
+        publish.publish("recommendations", [_recommendations(customers)], run_id=f"r{version}")
+    assert publish.rollback("recommendations") == 1
+    publish.publish("recommendations", [_recommendations(range(1, 4))], run_id="r3")
+    versions = publish.list_versions("recommendations")
+    assert versions["version"].tolist() == [3, 1], "the rolled-back version is pruned"
+    assert not warehouse.table_exists("recommendations__v2")
+    assert publish.rollback("recommendations") == 1
+    assert len(_read_view(warehouse_url)) == 2 * 3
+    with pytest.raises(publish.PublishError, match="no version older than 1"):
+        publish.rollback("recommendations")
+
+
+_SLOW_PUBLISHER = """
+import sys, time
+import pandas as pd
+from include import publish
+
+def rows(customers):
+    return pd.DataFrame([(c, rank, 1000 + int(sys.argv[1]) + rank, 1.0 / rank, "model", "v", "2026-08-30")
+                         for c in customers for rank in (1, 2, 3)],
+                        columns=["customer_id", "rank", "product_id", "score", "source", "model_version", "as_of"])
+
+def frames():
+    yield rows(range(1, 6))
+    time.sleep(1.5)  # both publishers are mid-load at once
+    yield rows(range(6, 11))
+
+print(publish.publish("recommendations", frames(), run_id=sys.argv[2]).version)
+"""
+
+
+def test_two_publishers_at_once_take_turns(warehouse_url: str) -> None:
+    env = {**os.environ, "AIRFLOW_CONN_WAREHOUSE": warehouse_url, "PYTHONPATH": str(ROOT)}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SLOW_PUBLISHER, str(offset), f"r{offset}"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for offset in (0, 50)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert sorted(int(out) for out, _ in outputs) == [1, 2], "each publisher took its own version"
+    versions = publish.list_versions("recommendations")
+    assert versions["row_count"].tolist() == [30, 30]
+    # Readers see the whole of the version published last, and both tables are complete.
+    view = _read_view(warehouse_url)
+    assert len(view) == 30 and view["product_id"].nunique() == 3
+    for version in (1, 2):
+        assert warehouse.table_exists(f"recommendations__v{version}")
+
+
+def test_a_publisher_that_cannot_get_the_lock_fails_clearly(
+    warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish.publish("recommendations", [_recommendations(range(1, 3))], run_id="r1")
+    monkeypatch.setattr(publish, "LOCK_WAIT_SECONDS", 0.5)
+    engine = warehouse.get_engine()
+    # Another publisher holds the lock (its own session, its own open lock file).
+    with publish.table_lock(engine, "recommendations"):
+        with pytest.raises(
+            publish.PublishLockTimeout, match="Another publish or rollback of recommendations"
+        ):
+            publish.publish("recommendations", [_recommendations(range(1, 9))], run_id="r2")
+    assert len(_read_view(warehouse_url)) == 2 * 3
+    # Released: the next publish goes through.
+    publish.publish("recommendations", [_recommendations(range(1, 9))], run_id="r3")
+
+
+def test_a_warehouse_of_an_older_release_is_upgraded_in_place(warehouse_url: str) -> None:
+    # published_tables as the first release made it: no summary, no rolled_back_at.
+    with warehouse.transaction() as conn:
+        conn.exec_driver_sql("DROP TABLE published_tables")
+        conn.exec_driver_sql(
+            "CREATE TABLE published_tables (table_name TEXT NOT NULL, version INTEGER NOT NULL, "
+            "physical_table TEXT NOT NULL, run_id TEXT NOT NULL, model_version TEXT, "
+            "data_interval_start_at TIMESTAMP, data_interval_end_at TIMESTAMP, row_count BIGINT NOT NULL, "
+            "published_at TIMESTAMP NOT NULL, is_current INTEGER NOT NULL DEFAULT 0, "
+            "PRIMARY KEY (table_name, version))"
+        )
+    warehouse.ensure_output_tables()  # what the first task of every DAG does
+    warehouse.ensure_output_tables()  # and again the next night: nothing to do
+    for run in ("r1", "r2"):
+        publish.publish("recommendations", [_recommendations(range(1, 3))], run_id=run, summary={"n": 2})
+    assert publish.rollback("recommendations") == 1
 
 
 def test_unknown_table_is_refused() -> None:

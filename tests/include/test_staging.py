@@ -63,6 +63,7 @@ def test_a_staged_file_appears_only_complete(staging_root: Path, monkeypatch: py
     with pytest.raises(OSError):
         staging.write_parquet(_frame(), DAG_ID, "another_run", "scores")
     assert not (staging.run_dir(DAG_ID, "another_run") / "scores.parquet").exists()
+    assert list(path.parent.parent.rglob("*.tmp")) == [], "a failed write leaves no .tmp behind"
 
 
 def test_prune_removes_old_run_folders_and_keeps_new_ones(staging_root: Path) -> None:
@@ -78,3 +79,33 @@ def test_prune_removes_old_run_folders_and_keeps_new_ones(staging_root: Path) ->
     assert new.exists()
     assert other.exists(), "another DAG's folders are left alone"
     assert staging.prune("never_ran") == 0
+
+
+def test_prune_removes_tmp_files_of_writers_that_died(staging_root: Path) -> None:
+    folder = Path(staging.write_parquet(_frame(), DAG_ID, RUN_ID, "scores")).parent
+    dead, writing = folder / "shard_000.parquet.tmp", folder / "shard_001.parquet.tmp"
+    for tmp in (dead, writing):
+        tmp.write_bytes(b"PAR1 half a file")
+    two_hours_ago = time.time() - 7200
+    os.utime(dead, (two_hours_ago, two_hours_ago))
+    assert staging.prune(DAG_ID, keep_days=7) == 0
+    assert not dead.exists() and writing.exists(), "a write still in progress is left alone"
+    assert (folder / "scores.parquet").exists()
+
+
+def test_each_extract_prunes_staging_past_the_keep_period(
+    staging_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime
+
+    from include.pipeline.common import stage_frames
+    from include.pipeline.refs import RunWindow
+
+    old = Path(staging.write_parquet(_frame(), DAG_ID, "last_month", "scores")).parent
+    month_ago = time.time() - 30 * 86400
+    os.utime(old, (month_ago, month_ago))
+    monkeypatch.setenv("SHOPFLOW_STAGING_KEEP_DAYS", "3")
+    window = RunWindow(datetime(2026, 8, 29), datetime(2026, 8, 30))
+    staged = stage_frames({"scores": _frame()}, window, dag_id=DAG_ID, run_id=RUN_ID)
+    assert not old.exists()
+    assert Path(staged.path("scores")).exists()

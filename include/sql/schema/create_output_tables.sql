@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS published_tables (
     published_at         TIMESTAMP NOT NULL,
     is_current           INTEGER NOT NULL DEFAULT 0,
     summary              TEXT,  -- JSON: what the version holds, e.g. the share of each risk band
+    rolled_back_at       TIMESTAMP,  -- readers were moved off it: never a rollback target again
     PRIMARY KEY (table_name, version)
 );
 

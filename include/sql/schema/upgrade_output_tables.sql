@@ -7,3 +7,4 @@ ALTER TABLE model_versions ADD COLUMN primary_ci_low DOUBLE PRECISION;
 ALTER TABLE model_versions ADD COLUMN primary_ci_high DOUBLE PRECISION;
 ALTER TABLE model_versions ADD COLUMN decision_reason TEXT;
 ALTER TABLE published_tables ADD COLUMN summary TEXT;
+ALTER TABLE published_tables ADD COLUMN rolled_back_at TIMESTAMP;

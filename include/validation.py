@@ -153,7 +153,6 @@ ROW_RULES: dict[str, dict[str, str]] = {
         "orphan_rows": "quality/find_orphan_order_items",
     },
     "chargebacks": {
-        "duplicate_ids": "quality/find_duplicate_chargebacks",
         "invalid_values": "quality/find_invalid_chargebacks",
         "future_timestamps": "quality/find_future_chargebacks",
     },
@@ -163,6 +162,9 @@ ROW_RULES: dict[str, dict[str, str]] = {
 WARNING_ROW_RULES: dict[str, dict[str, str]] = {
     "customers": {"missing_created_at": "quality/find_undated_customers"},
     "orders": {"unknown_account_age": "quality/find_orders_of_undated_accounts"},
+    # A chargeback reported twice is still one fraud: the label extract keeps the first report,
+    # where quarantining the order's reports would erase its label.
+    "chargebacks": {"duplicate_reports": "quality/find_duplicate_chargebacks"},
 }
 # Tables whose daily volume is checked against the trailing median (the others are trickles).
 VOLUME_TABLES = ("events", "orders", "order_items")

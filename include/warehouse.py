@@ -17,13 +17,13 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -157,13 +157,38 @@ def _prepare_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def _sqlite_path(engine: sa.Engine | sa.Connection) -> Path | None:
+    """The file of an SQLite warehouse (None in memory or on another database)."""
+    database = engine.engine.url.database if isinstance(engine, sa.Connection) else engine.url.database
+    if dialect_name(engine) != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def _open_existing_sqlite(path: Path) -> Callable[[], Any]:
+    """Connections to the SQLite file at `path`, which must exist: a typo in the path fails
+    instead of creating an empty warehouse. `create_schema` creates the file."""
+    import sqlite3
+
+    def connect() -> sqlite3.Connection:
+        if not path.is_file():
+            raise WarehouseNotConfigured(
+                f"There is no SQLite warehouse at {path}: check the path in the `{CONN_ID}` connection, "
+                "or build one (`make demo`, or `python -m include.simulator --url sqlite:///<path> build`)."
+            )
+        # mode=rw never creates the file; SQLAlchemy's pool hands connections across threads.
+        return sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=60, check_same_thread=False)
+
+    return connect
+
+
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        db_path = urlsplit(url).path.lstrip("/")
-        if db_path and db_path != ":memory:":
-            Path("/" + db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60})
+        path = _sqlite_path(engine)
+        if path is not None:
+            engine = sa.create_engine(url, creator=_open_existing_sqlite(path))
         _prepare_sqlite(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
@@ -473,7 +498,14 @@ def ensure_output_tables(engine: sa.Engine | None = None) -> None:
 
 
 def create_schema(engine: sa.Engine | None = None) -> None:
-    """Create the source and bookkeeping tables if they do not exist yet."""
+    """Create the source and bookkeeping tables if they do not exist yet (and the SQLite file)."""
+    engine = engine or get_engine()
+    path = _sqlite_path(engine)
+    if path is not None and not path.exists():
+        import sqlite3
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sqlite3.connect(path).close()
     with transaction(engine) as conn:
         run_sql("schema/create_source_tables", conn=conn)
     ensure_output_tables(engine)

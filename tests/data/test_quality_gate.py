@@ -137,6 +137,18 @@ def undated_account(conn: sa.Connection) -> None:
     )
 
 
+def chargeback_reported_twice(conn: sa.Connection) -> None:
+    # The shop's first order is charged back a day before the interval, and again within it.
+    for at in (DAY - timedelta(hours=14), DAY + timedelta(hours=10)):
+        _exec(
+            conn,
+            "INSERT INTO chargebacks (order_id, reported_at, amount, reason) "
+            "SELECT order_id, :at, amount, 'fraudulent' FROM orders "
+            "WHERE order_id = (SELECT MIN(order_id) FROM orders)",
+            at=at,
+        )
+
+
 @dataclass(frozen=True)
 class Case:
     inject: Callable[[sa.Connection], None]
@@ -161,6 +173,10 @@ CASES = {
     "few_bad_rows_below_tolerance": Case(few_bad_rows, "events", "unknown_references", "", "quarantine"),
     # The order stays in use, scored with its account age unknown.
     "undated_account": Case(undated_account, "orders", "unknown_account_age", "", "warning"),
+    # The order keeps its fraud label: one of its reports is used.
+    "chargeback_reported_twice": Case(
+        chargeback_reported_twice, "chargebacks", "duplicate_reports", "", "warning"
+    ),
 }
 
 
@@ -229,6 +245,11 @@ def test_bad_data_is_named_and_handled(shop_with_published_tables: str, name: st
         )
         assert not (interactions["product_id"] == 999999).any(), "the quarantined event is excluded"
         assert _read("SELECT COUNT(*) AS n FROM events WHERE event_id = :i", i=int(bad_id))["n"].iloc[0] == 1
+    if name == "chargeback_reported_twice":
+        labels = warehouse.read_frame("risk/extract_chargebacks", {"end": NEXT})
+        assert labels["order_id"].is_unique
+        (twice,) = _read("SELECT order_id FROM chargebacks GROUP BY order_id HAVING COUNT(*) > 1")["order_id"]
+        assert twice in set(labels["order_id"]), "a duplicate report must not erase the label"
     elif case.severity == "critical":
         assert quarantined[quarantined["table_name"] == case.table].empty or case.check not in set(
             quarantined["rule"]

@@ -162,6 +162,9 @@ def test_build_refuses_a_warehouse_with_data_unless_replacing(tmp_path: Path) ->
 
 def test_append_day_refuses_another_preset_or_seed_or_no_shop(tmp_path: Path) -> None:
     engine = warehouse.get_engine(f"sqlite:///{tmp_path}/w.db")
+    with pytest.raises(warehouse.WarehouseNotConfigured, match="no SQLite warehouse at"):
+        append_day(engine)
+    warehouse.create_schema(engine)
     with pytest.raises(ValueError, match="no simulated shop"):
         append_day(engine)
     build_shop(engine, "tiny", 1, seed=3)

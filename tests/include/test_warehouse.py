@@ -389,3 +389,14 @@ def test_write_frame_in_a_failed_transaction_leaves_nothing(warehouse_url: str) 
             raise RuntimeError("failed after the write")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM chargebacks").scalar() == 0
+
+
+def test_a_typo_in_a_sqlite_path_fails_instead_of_creating_a_database(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'warehuose.db'}"
+    with pytest.raises(warehouse.WarehouseNotConfigured, match="no SQLite warehouse at .*warehuose.db"):
+        with warehouse.get_engine(url).connect() as conn:
+            warehouse.read_frame(sql="SELECT 1 AS one", conn=conn)
+    assert not (tmp_path / "warehuose.db").exists()
+    warehouse.create_schema(warehouse.get_engine(url))  # building a warehouse creates the file
+    with warehouse.get_engine(url).connect() as conn:
+        assert warehouse.table_exists("published_tables", conn=conn)

@@ -73,6 +73,7 @@ SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "ch
             14,
             type="integer",
             minimum=3,
+            maximum=90,
             description="Days before the interval that volume and drift are compared with.",
         ),
         "freshness_hours": Param(
@@ -96,11 +97,18 @@ def warehouse_validation() -> None:
         params: dict[str, Any] | None = None,
         data_interval_start: datetime | None = None,
         data_interval_end: datetime | None = None,
+        **context: Any,
     ) -> dict[str, str]:
-        """The day to validate: the `day` Param, or the run's data interval."""
+        """The day to validate: the `day` Param, or the run's data interval. Undeclared or
+        conflicting Params, or no interval at all, fail the run here at once."""
         from include import warehouse
-        from include.pipeline.validation import resolve_interval
+        from include.dag_defaults import check_run_conf
+        from include.pipeline.validation import check_settings, resolve_interval
 
+        def has_an_interval(params: dict[str, Any]) -> None:
+            resolve_interval(params.get("day"), data_interval_start, data_interval_end)
+
+        check_run_conf(context, check_settings, has_an_interval)
         warehouse.ensure_output_tables()
         return resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 

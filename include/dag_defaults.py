@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from airflow.sdk import Param
 
@@ -22,6 +24,27 @@ DEFAULT_ARGS = {
 }
 
 TAGS = ["shopflow"]
+
+
+def check_run_conf(context: Mapping[str, Any], *checks: Callable[[Mapping[str, Any]], None]) -> None:
+    """Fail the first task of a run at once, without retries, when its conf holds a key the DAG
+    does not declare (a misspelt or invented Param would otherwise reach the code as if
+    declared) or when `checks` (each raises ValueError naming a conflict) reject the Params
+    together. No retry can heal either, so nothing runs and the message says why.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    dag = context["dag"]
+    declared = set(dag.params)
+    conf = context["dag_run"].conf or {}
+    try:
+        unknown = sorted(set(conf) - declared)
+        if unknown:
+            raise ValueError(f"{dag.dag_id} does not take the Params {unknown} (it takes {sorted(declared)})")
+        for check in checks:
+            check(context["params"])
+    except ValueError as exc:
+        raise AirflowFailException(f"{exc}. Nothing was run.") from exc
 
 
 def model_dag_params(family: str, scored: str) -> dict[str, Param]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,30 @@ from include import validation
 from include.pipeline.common import INTERVAL_END_KEY, INTERVAL_START_KEY, to_naive_utc
 
 log = logging.getLogger(__name__)
+
+
+# Volume and drift compare a day with at most this many days before it.
+MAX_TRAILING_DAYS = 90
+
+
+def check_settings(params: Mapping[str, Any]) -> None:
+    """Check the validation Params together, before any work.
+
+    Raises:
+        ValueError: naming every conflict found.
+    """
+    low, high = float(params["volume_min_ratio"]), float(params["volume_max_ratio"])
+    trailing = int(params["trailing_days"])
+    conflicts = []
+    if not low < 1 < high:
+        conflicts.append(
+            f"volume_min_ratio ({low}) must be below 1 and volume_max_ratio ({high}) above 1: "
+            "a typical day must pass the volume check"
+        )
+    if not 3 <= trailing <= MAX_TRAILING_DAYS:
+        conflicts.append(f"trailing_days ({trailing}) must be between 3 and {MAX_TRAILING_DAYS}")
+    if conflicts:
+        raise ValueError("warehouse_validation parameters conflict: " + "; ".join(conflicts))
 
 
 def resolve_interval(

@@ -254,3 +254,21 @@ def test_bad_data_is_named_and_handled(shop_with_published_tables: str, name: st
         assert quarantined[quarantined["table_name"] == case.table].empty or case.check not in set(
             quarantined["rule"]
         ), "rows above the tolerance fail the run instead of being quarantined"
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"max_order_amount": "zzz"},  # an invented Param once switched off the order amount bound
+        {"volume_min_ratio": 2.0, "volume_max_ratio": 1.5},
+    ],
+    ids=["undeclared", "conflicting"],
+)
+def test_undeclared_or_conflicting_params_fail_the_run_before_any_check(
+    shop_with_published_tables: str, conf: dict
+) -> None:
+    # The messages: tests/dags/test_run_conf.py.
+    with pytest.raises(DagRunFailed) as failed:
+        run_dag("warehouse_validation", logical_date=NEXT, conf=conf)
+    assert failed.value.states["resolve_interval"] == "failed"
+    assert _read("SELECT COUNT(*) AS n FROM data_quality_runs")["n"].iloc[0] == 0, "no table was checked"

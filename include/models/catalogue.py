@@ -64,14 +64,33 @@ def model_class(family: str, name: str) -> type[Model]:
     return cls
 
 
+class ArtifactOutsideStore(ValueError):
+    """A model folder outside the model store: never loaded (some model files are pickles)."""
+
+
 def load_model(directory: Path, family: str | None = None) -> Model:
     """Load any saved model, choosing the class by the family and name in its meta.json.
 
+    Only folders inside the model store (`settings.model_store_dir()`, symbolic links
+    resolved) are read: scikit-learn models are saved with joblib, a pickle, which runs code
+    when loaded, so a path in `model_versions` that points elsewhere is refused. Recommenders
+    are plain arrays (`np.load` without pickles) and Keras models load in Keras' safe mode.
+
     Args:
         family: when given, a model of another family is refused.
+
+    Raises:
+        ArtifactOutsideStore: `directory` is not inside the model store.
     """
+    from include import settings
     from include.models.base import read_meta
 
+    store = settings.model_store_dir()
+    if not Path(directory).resolve().is_relative_to(store):
+        raise ArtifactOutsideStore(
+            f"Refused to load a model from {directory}: it is outside the model store {store} "
+            "(SHOPFLOW_MODEL_DIR)"
+        )
     meta = read_meta(Path(directory))
     if family is not None and meta["family"] != family:
         raise ValueError(f"{directory} holds a {meta['family']} model, not a {family} model")

@@ -132,3 +132,16 @@ def test_floor_and_defaults_are_catalogued_candidates() -> None:
         assert "random" not in catalogue.DEFAULT_CANDIDATES[family], "the no-skill check is opt-in"
     assert catalogue.FLOOR["recommender"] in catalogue.DEFAULT_CANDIDATES["recommender"]
     assert catalogue.FLOOR["order_risk"] not in catalogue.candidate_names("order_risk"), "no model needed"
+
+
+def test_a_model_outside_the_store_is_never_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = catalogue.model_class("order_risk", "logistic_regression")().fit(*synthetic_orders(2000, 0))
+    inside, elsewhere = tmp_path / "store" / "m1", tmp_path / "elsewhere" / "m1"
+    model.save(inside)
+    model.save(elsewhere)
+    (tmp_path / "store" / "link").symlink_to(elsewhere)
+    monkeypatch.setenv("SHOPFLOW_MODEL_DIR", str(tmp_path / "store"))
+    assert catalogue.load_model(inside).params() == model.params()
+    for path in (elsewhere, tmp_path / "store" / ".." / "elsewhere" / "m1", tmp_path / "store" / "link"):
+        with pytest.raises(catalogue.ArtifactOutsideStore, match="outside the model store"):
+            catalogue.load_model(path)

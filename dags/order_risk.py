@@ -121,11 +121,11 @@ def order_risk() -> None:
         params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any
     ) -> dict[str, Any]:
         from include import warehouse
-        from include.dag_defaults import check_run_conf
+        from include.dag_defaults import check_run
         from include.pipeline import order_risk as steps
         from include.pipeline.common import resolve_window
 
-        check_run_conf(context, steps.check_settings)
+        check_run(context, steps.check_settings, tables=steps.SOURCE_TABLES)
         warehouse.ensure_output_tables()
         window = resolve_window(params, context)
         return steps.extract(window, history_days=params["history_days"], run_id=run_id)

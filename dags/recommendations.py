@@ -80,11 +80,11 @@ def recommendations() -> None:
         params: dict[str, Any] | None = None, run_id: str | None = None, **context: Any
     ) -> dict[str, Any]:
         from include import warehouse
-        from include.dag_defaults import check_run_conf
+        from include.dag_defaults import check_run
         from include.pipeline import recommendations as steps
         from include.pipeline.common import resolve_window
 
-        check_run_conf(context)
+        check_run(context, tables=steps.SOURCE_TABLES)
         warehouse.ensure_output_tables()
         window = resolve_window(params, context)
         return steps.extract(

@@ -102,13 +102,13 @@ def warehouse_validation() -> None:
         """The day to validate: the `day` Param, or the run's data interval. Undeclared or
         conflicting Params, or no interval at all, fail the run here at once."""
         from include import warehouse
-        from include.dag_defaults import check_run_conf
+        from include.dag_defaults import check_run
         from include.pipeline.validation import check_settings, resolve_interval
 
         def has_an_interval(params: dict[str, Any]) -> None:
             resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 
-        check_run_conf(context, check_settings, has_an_interval)
+        check_run(context, check_settings, has_an_interval)
         warehouse.ensure_output_tables()
         return resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 

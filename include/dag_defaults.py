@@ -26,13 +26,24 @@ DEFAULT_ARGS = {
 TAGS = ["shopflow"]
 
 
-def check_run_conf(context: Mapping[str, Any], *checks: Callable[[Mapping[str, Any]], None]) -> None:
-    """Fail the first task of a run at once, without retries, when its conf holds a key the DAG
-    does not declare (a misspelt or invented Param would otherwise reach the code as if
-    declared) or when `checks` (each raises ValueError naming a conflict) reject the Params
-    together. No retry can heal either, so nothing runs and the message says why.
+def check_run(
+    context: Mapping[str, Any],
+    *checks: Callable[[Mapping[str, Any]], None],
+    tables: tuple[str, ...] = (),
+) -> None:
+    """Fail the first task of a run at once, without retries, on what no retry can heal:
+
+    - a conf key the DAG does not declare (a misspelt or invented Param would otherwise reach
+      the code as if declared);
+    - Params that `checks` reject together (each raises ValueError naming the conflict);
+    - a missing or malformed `warehouse` connection, or a source table in `tables` missing.
+
+    An unreachable warehouse or secrets backend is not among them: that error propagates and
+    Airflow retries the task. The message says what is wrong; nothing else of the run runs.
     """
     from airflow.sdk.exceptions import AirflowFailException
+
+    from include import warehouse
 
     dag = context["dag"]
     declared = set(dag.params)
@@ -43,7 +54,10 @@ def check_run_conf(context: Mapping[str, Any], *checks: Callable[[Mapping[str, A
             raise ValueError(f"{dag.dag_id} does not take the Params {unknown} (it takes {sorted(declared)})")
         for check in checks:
             check(context["params"])
-    except ValueError as exc:
+        warehouse.warehouse_url()
+        if tables:
+            warehouse.require_tables(tables)
+    except (ValueError, warehouse.WarehouseNotConfigured, warehouse.MissingSourceTables) as exc:
         raise AirflowFailException(f"{exc}. Nothing was run.") from exc
 
 

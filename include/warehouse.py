@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -96,7 +96,17 @@ def _url_from_json(raw: str) -> str:
 
 
 class WarehouseNotConfigured(RuntimeError):
-    """There is no usable `warehouse` connection; the message says how to set one."""
+    """There is no usable `warehouse` connection; the message says how to set one. No retry
+    heals it."""
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse, or the secrets backend that holds its connection, did not answer: an
+    outage, which a retry may outlast (never a data-quality verdict)."""
+
+
+class MissingSourceTables(RuntimeError):
+    """A source table a DAG reads does not exist in the warehouse."""
 
 
 def warehouse_url() -> str:
@@ -110,13 +120,19 @@ def warehouse_url() -> str:
     Makefile sets it to var/warehouse.db).
 
     Raises:
-        WarehouseNotConfigured: no connection, or looking it up failed.
-        ValueError: the connection is not SQLite or PostgreSQL.
+        WarehouseNotConfigured: no connection, or one that is malformed or neither SQLite nor
+            PostgreSQL.
+        WarehouseUnavailable: looking the connection up failed (a secrets backend outage).
     """
     raw = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
     if raw and raw.strip():
         raw = raw.strip()
-        return _url_from_json(raw) if raw.startswith("{") else _sqlalchemy_url(raw)
+        try:
+            return _url_from_json(raw) if raw.startswith("{") else _sqlalchemy_url(raw)
+        except (ValueError, KeyError) as exc:  # JSONDecodeError is a ValueError
+            raise WarehouseNotConfigured(
+                f"AIRFLOW_CONN_WAREHOUSE is not a usable warehouse connection: {exc!r}"
+            ) from exc
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
 
@@ -129,12 +145,13 @@ def warehouse_url() -> str:
             "connection in Airflow. If it is stored in a secrets backend, that backend did not answer."
         ) from None
     except Exception as exc:  # noqa: BLE001 - any failed lookup must fail loudly, not fall back
-        raise WarehouseNotConfigured(
-            f"Looking up the Airflow connection {CONN_ID!r} failed: {exc!r}"
-        ) from exc
+        raise WarehouseUnavailable(f"Looking up the Airflow connection {CONN_ID!r} failed: {exc!r}") from exc
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}"
-    return _sqlalchemy_url(conn.get_uri())
+    try:
+        return _sqlalchemy_url(conn.get_uri())
+    except ValueError as exc:
+        raise WarehouseNotConfigured(f"The Airflow connection {CONN_ID!r} is not usable: {exc}") from exc
 
 
 def _prepare_sqlite(engine: sa.Engine) -> None:
@@ -486,6 +503,28 @@ def _add_missing_columns(conn: sa.Connection) -> None:
         if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
             conn.exec_driver_sql(statement)
             log.info("Added column %s.%s", table, column)
+
+
+def require_tables(names: Iterable[str], engine: sa.Engine | None = None) -> None:
+    """Raise MissingSourceTables naming every table of `names` the warehouse lacks."""
+    with (engine or get_engine()).connect() as conn:
+        present = set(sa.inspect(conn).get_table_names()) | set(sa.inspect(conn).get_view_names())
+    missing = [name for name in names if name not in present]
+    if missing:
+        raise MissingSourceTables(
+            f"The warehouse {describe(engine or get_engine())} has no table {', '.join(missing)}: "
+            "the shop's loader must create it (DDL: include/sql/schema/create_source_tables.sql)"
+        )
+
+
+def reachable(engine: sa.Engine | None = None) -> bool:
+    """Whether the warehouse answers a trivial query now."""
+    try:
+        with (engine or get_engine()).connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return True
+    except sa.exc.SQLAlchemyError:
+        return False
 
 
 def ensure_output_tables(engine: sa.Engine | None = None) -> None:

@@ -49,6 +49,10 @@ BANDS = ("approve", "review", "decline")
 MIN_TRAIN_DAYS = 14
 
 
+# The source tables the extracts read.
+SOURCE_TABLES = ("orders", "order_items", "customers", "chargebacks")
+
+
 class RiskSettingsError(ValueError):
     """The run's parameters contradict each other; nothing was read or trained."""
 

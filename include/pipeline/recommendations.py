@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DAG_ID = "recommendations"
+# The source tables the extracts read.
+SOURCE_TABLES = ("events", "products", "customers")
 # A product created this many days before as_of, that the model does not know, is new: it is
 # offered through its catalogue neighbours.
 NEW_PRODUCT_DAYS = 14

@@ -1,17 +1,29 @@
-"""A run's conf and Params are checked before any work, and the message names the problem."""
+"""A run's conf, Params and warehouse are checked before any work: what no retry can heal fails
+at once and the message names it; an outage is left to Airflow's retries."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.dag_defaults import check_run_conf
+from include import warehouse
+from include.dag_defaults import check_run
 from include.pipeline import order_risk, validation
 
 VALIDATION_DEFAULTS = {"volume_min_ratio": 0.3, "volume_max_ratio": 3.0, "trailing_days": 14}
+
+
+@pytest.fixture(autouse=True)
+def sqlite_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", url)
+    warehouse.create_schema(warehouse.get_engine(url))
+    return url
 
 
 def _context(declared: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any]:
@@ -23,12 +35,12 @@ def _context(declared: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_declared_params_pass() -> None:
-    check_run_conf(_context(VALIDATION_DEFAULTS, {"trailing_days": 28}), validation.check_settings)
+    check_run(_context(VALIDATION_DEFAULTS, {"trailing_days": 28}), validation.check_settings)
 
 
 def test_an_undeclared_key_fails_at_once_and_names_it() -> None:
     with pytest.raises(AirflowFailException) as raised:
-        check_run_conf(_context(VALIDATION_DEFAULTS, {"max_order_amount": "zzz"}))
+        check_run(_context(VALIDATION_DEFAULTS, {"max_order_amount": "zzz"}))
     assert str(raised.value) == (
         "warehouse_validation does not take the Params ['max_order_amount'] (it takes "
         "['trailing_days', 'volume_max_ratio', 'volume_min_ratio']). Nothing was run."
@@ -45,7 +57,7 @@ def test_an_undeclared_key_fails_at_once_and_names_it() -> None:
 )
 def test_conflicting_validation_params_fail_at_once(change: dict[str, Any], message: str) -> None:
     with pytest.raises(AirflowFailException, match="Nothing was run") as raised:
-        check_run_conf(_context(VALIDATION_DEFAULTS, change), validation.check_settings)
+        check_run(_context(VALIDATION_DEFAULTS, change), validation.check_settings)
     assert message in str(raised.value)
 
 
@@ -59,4 +71,26 @@ def test_conflicting_risk_params_fail_at_once() -> None:
         "history_days": 180,
     }
     with pytest.raises(AirflowFailException, match=r"recent_days \(90\) must not exceed maturity_days"):
-        check_run_conf(_context(declared, {"recent_days": 90}), order_risk.check_settings)
+        check_run(_context(declared, {"recent_days": 90}), order_risk.check_settings)
+
+
+def test_a_missing_source_table_fails_at_once_and_names_it(sqlite_warehouse: str) -> None:
+    with warehouse.transaction() as conn:
+        conn.exec_driver_sql("DROP TABLE chargebacks")
+    check_run(_context({}, {}), tables=("orders", "customers"))
+    with pytest.raises(AirflowFailException, match="has no table chargebacks.*Nothing was run"):
+        check_run(_context({}, {}), tables=order_risk.SOURCE_TABLES)
+
+
+@pytest.mark.parametrize("raw", ["mysql://shop@db/warehouse", '{"conn_type": "postgres", "host": '])
+def test_a_malformed_connection_fails_at_once(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", raw)
+    with pytest.raises(AirflowFailException, match="not a usable warehouse connection"):
+        check_run(_context({}, {}), tables=order_risk.SOURCE_TABLES)
+
+
+def test_an_unreachable_warehouse_is_left_to_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing listens on port 9: a down server, which may be back at the next try.
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgresql://shop@127.0.0.1:9/warehouse")
+    with pytest.raises(sa.exc.OperationalError):
+        check_run(_context({}, {}), tables=order_risk.SOURCE_TABLES)

@@ -51,6 +51,35 @@ def test_a_check_that_cannot_run_is_a_critical_failure(shop: sa.Engine, monkeypa
     assert row.values.tolist() == [["critical", 0]]
 
 
+def test_checks_that_fail_because_the_warehouse_went_away_are_an_outage_not_bad_data(
+    shop: sa.Engine, monkeypatch
+) -> None:
+    original = validation._literal_sql
+
+    def connection_lost(name, params, engine):  # noqa: ANN001
+        if name.endswith("find_invalid_events"):
+            return "SELECT no_such_column AS record_id FROM events"  # stands for the lost query
+        return original(name, params, engine)
+
+    monkeypatch.setattr(validation, "_literal_sql", connection_lost)
+    monkeypatch.setattr(warehouse, "reachable", lambda engine=None: False)  # and it is still gone
+    with pytest.raises(warehouse.WarehouseUnavailable, match="stopped answering while events"):
+        validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
+    recorded = warehouse.read_frame(sql="SELECT COUNT(*) AS n FROM data_quality_runs", conn=shop.connect())
+    assert recorded["n"].iloc[0] == 0, "an outage is not a data-quality verdict"
+
+
+def test_a_dropped_table_is_recorded_as_critical(shop: sa.Engine) -> None:
+    with warehouse.transaction(shop) as conn:
+        conn.exec_driver_sql("DROP TABLE chargebacks")
+    with pytest.raises(validation.DataQualityError, match="chargebacks expect_table_to_exist"):
+        validation.validate_table("chargebacks", DAY, NEXT, run_id="r1", engine=shop)
+    row = warehouse.read_frame(
+        sql="SELECT expectation, severity, success FROM data_quality_runs", conn=shop.connect()
+    )
+    assert row.values.tolist() == [["expect_table_to_exist", "critical", 0]]
+
+
 def test_the_log_names_table_check_observed_value_and_offending_ids_and_docs(
     shop: sa.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -87,7 +87,7 @@ def test_a_failed_connection_lookup_fails_instead_of_falling_back(monkeypatch: p
 
     monkeypatch.delenv("AIRFLOW_CONN_WAREHOUSE", raising=False)
     monkeypatch.setattr(Connection, "get", staticmethod(broken_backend))
-    with pytest.raises(warehouse.WarehouseNotConfigured, match="secrets backend unreachable"):
+    with pytest.raises(warehouse.WarehouseUnavailable, match="secrets backend unreachable"):
         warehouse.warehouse_url()
 
 
@@ -108,7 +108,7 @@ def test_a_connection_held_by_airflow_is_used(monkeypatch: pytest.MonkeyPatch, t
 @pytest.mark.parametrize("uri", ["mysql://shop@db.internal/warehouse", "mssql+pyodbc://db/warehouse"])
 def test_warehouse_url_refuses_an_unsupported_scheme(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", uri)
-    with pytest.raises(ValueError, match="Unsupported warehouse connection scheme"):
+    with pytest.raises(warehouse.WarehouseNotConfigured, match="Unsupported warehouse connection scheme"):
         warehouse.warehouse_url()
 
 
@@ -116,7 +116,14 @@ def test_warehouse_url_refuses_an_unsupported_json_conn_type(monkeypatch: pytest
     monkeypatch.setenv(
         "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "mysql", "host": "db.internal", "login": "shop"})
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(warehouse.WarehouseNotConfigured, match="connection type .mysql."):
+        warehouse.warehouse_url()
+
+
+@pytest.mark.parametrize("raw", ['{"conn_type": "postgres", "host": ', '{"conn_type": "sqlite"}'])
+def test_a_malformed_connection_is_not_configured(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", raw)
+    with pytest.raises(warehouse.WarehouseNotConfigured, match="not a usable warehouse connection"):
         warehouse.warehouse_url()
 
 

@@ -97,7 +97,6 @@ def warehouse_validation() -> None:
         params: dict[str, Any] | None = None,
         data_interval_start: datetime | None = None,
         data_interval_end: datetime | None = None,
-        **context: Any,
     ) -> dict[str, str]:
         """The day to validate: the `day` Param, or the run's data interval. Undeclared or
         conflicting Params, or no interval at all, fail the run here at once."""
@@ -108,7 +107,7 @@ def warehouse_validation() -> None:
         def has_an_interval(params: dict[str, Any]) -> None:
             resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 
-        check_run(context, check_settings, has_an_interval)
+        check_run(check_settings, has_an_interval)
         warehouse.ensure_output_tables()
         return resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 

@@ -27,9 +27,9 @@ TAGS = ["shopflow"]
 
 
 def check_run(
-    context: Mapping[str, Any],
     *checks: Callable[[Mapping[str, Any]], None],
     tables: tuple[str, ...] = (),
+    context: Mapping[str, Any] | None = None,
 ) -> None:
     """Fail the first task of a run at once, without retries, on what no retry can heal:
 
@@ -40,10 +40,14 @@ def check_run(
 
     An unreachable warehouse or secrets backend is not among them: that error propagates and
     Airflow retries the task. The message says what is wrong; nothing else of the run runs.
+    `context` is the running task's unless given.
     """
+    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
     from include import warehouse
+
+    context = context if context is not None else get_current_context()
 
     dag = context["dag"]
     declared = set(dag.params)

@@ -35,12 +35,12 @@ def _context(declared: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_declared_params_pass() -> None:
-    check_run(_context(VALIDATION_DEFAULTS, {"trailing_days": 28}), validation.check_settings)
+    check_run(validation.check_settings, context=_context(VALIDATION_DEFAULTS, {"trailing_days": 28}))
 
 
 def test_an_undeclared_key_fails_at_once_and_names_it() -> None:
     with pytest.raises(AirflowFailException) as raised:
-        check_run(_context(VALIDATION_DEFAULTS, {"max_order_amount": "zzz"}))
+        check_run(context=_context(VALIDATION_DEFAULTS, {"max_order_amount": "zzz"}))
     assert str(raised.value) == (
         "warehouse_validation does not take the Params ['max_order_amount'] (it takes "
         "['trailing_days', 'volume_max_ratio', 'volume_min_ratio']). Nothing was run."
@@ -57,7 +57,7 @@ def test_an_undeclared_key_fails_at_once_and_names_it() -> None:
 )
 def test_conflicting_validation_params_fail_at_once(change: dict[str, Any], message: str) -> None:
     with pytest.raises(AirflowFailException, match="Nothing was run") as raised:
-        check_run(_context(VALIDATION_DEFAULTS, change), validation.check_settings)
+        check_run(validation.check_settings, context=_context(VALIDATION_DEFAULTS, change))
     assert message in str(raised.value)
 
 
@@ -71,26 +71,26 @@ def test_conflicting_risk_params_fail_at_once() -> None:
         "history_days": 180,
     }
     with pytest.raises(AirflowFailException, match=r"recent_days \(90\) must not exceed maturity_days"):
-        check_run(_context(declared, {"recent_days": 90}), order_risk.check_settings)
+        check_run(order_risk.check_settings, context=_context(declared, {"recent_days": 90}))
 
 
 def test_a_missing_source_table_fails_at_once_and_names_it(sqlite_warehouse: str) -> None:
     with warehouse.transaction() as conn:
         conn.exec_driver_sql("DROP TABLE chargebacks")
-    check_run(_context({}, {}), tables=("orders", "customers"))
+    check_run(context=_context({}, {}), tables=("orders", "customers"))
     with pytest.raises(AirflowFailException, match="has no table chargebacks.*Nothing was run"):
-        check_run(_context({}, {}), tables=order_risk.SOURCE_TABLES)
+        check_run(context=_context({}, {}), tables=order_risk.SOURCE_TABLES)
 
 
 @pytest.mark.parametrize("raw", ["mysql://shop@db/warehouse", '{"conn_type": "postgres", "host": '])
 def test_a_malformed_connection_fails_at_once(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", raw)
     with pytest.raises(AirflowFailException, match="not a usable warehouse connection"):
-        check_run(_context({}, {}), tables=order_risk.SOURCE_TABLES)
+        check_run(context=_context({}, {}), tables=order_risk.SOURCE_TABLES)
 
 
 def test_an_unreachable_warehouse_is_left_to_the_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     # Nothing listens on port 9: a down server, which may be back at the next try.
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgresql://shop@127.0.0.1:9/warehouse")
     with pytest.raises(sa.exc.OperationalError):
-        check_run(_context({}, {}), tables=order_risk.SOURCE_TABLES)
+        check_run(context=_context({}, {}), tables=order_risk.SOURCE_TABLES)

@@ -231,6 +231,28 @@ def _literal_sql(name: str, params: dict[str, Any], engine: sa.Engine) -> str:
     return str(statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
+# What SQLite may store in a column of each type family (it keeps any value in any column: 'ORD-X'
+# in a BIGINT, an epoch number or '12/01/2026' in a TIMESTAMP). Timestamps are text in the
+# warehouse's sortable form, the only one the interval comparisons order correctly.
+_SQLITE_STORED = {
+    "integer": "typeof({c}) IN ('integer', 'null')",
+    "float": "typeof({c}) IN ('real', 'integer', 'null')",
+    "text": "typeof({c}) IN ('text', 'null')",
+    "timestamp": "({c} IS NULL OR (typeof({c}) = 'text' AND {c} GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9]*'))",
+}
+
+
+def mistyped_rows_sql(table: str) -> str:
+    """SQLite: the keys of rows of the *whole* table with a value of the wrong stored type (a
+    mistyped timestamp falls in no interval, so the interval's rules would never see it)."""
+    key = KEY_COLUMN[table]
+    wrong = " OR ".join(
+        f"NOT {_SQLITE_STORED[family].format(c=column)}" for column, family in SCHEMA[table].items()
+    )
+    return f"SELECT CAST({key} AS TEXT) AS record_id FROM {warehouse.check_identifier(table)} WHERE {wrong}"
+
+
 def _count(name: str, start: datetime, end: datetime, conn: sa.Connection) -> int:
     return int(warehouse.scalar(name, {"start": start, "end": end}, conn=conn) or 0)
 
@@ -390,6 +412,12 @@ def run_expectations(
         "",
         CRITICAL if table in VOLUME_TABLES else WARNING,
     )
+    if warehouse.dialect_name(engine) == "sqlite":  # PostgreSQL enforces the declared types
+        expectation = gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=mistyped_rows_sql(table),
+            description=f"{table}: every stored value of its column's type (timestamps as YYYY-MM-DD HH:MM:SS)",
+        )
+        add(expectation, "stored_types", "", CRITICAL)
     for rule, rule_file in ROW_RULES[table].items():
         expectation = gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=_literal_sql(rule_file, params, engine),
@@ -587,6 +615,10 @@ def _sample_offending_ids(
     """A few offending record ids of each failed row rule, for the log and the results."""
     with engine.connect() as conn:
         for result in results:
+            if not result.success and result.check == "stored_types":
+                rows = conn.exec_driver_sql(f"{mistyped_rows_sql(table)} LIMIT {SAMPLE_SIZE}")
+                result.sample = [f"{KEY_COLUMN[table]}={row[0]}" for row in rows]
+                continue
             if result.success or result.check not in ROW_RULES[table]:
                 continue
             sql = warehouse.load_sql(

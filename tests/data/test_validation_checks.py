@@ -141,3 +141,37 @@ def test_volume_band_is_around_the_trailing_median(shop: sa.Engine) -> None:
         low, high = validation._volume_band("events", DAY, validation.QualitySettings(), conn)
     median = history[len(history) // 2] if len(history) % 2 else (history[6] + history[7]) / 2
     assert low == math.floor(median * 0.3) and high == math.ceil(median * 3.0)
+
+
+@pytest.mark.parametrize(
+    ("table", "update", "bad_key"),
+    [
+        # Text in an integer id: SQLite keeps it, and the risk features crashed on it.
+        (
+            "orders",
+            "UPDATE orders SET order_id = 'ORD-X' WHERE order_id = (SELECT MAX(order_id) FROM orders)",
+            "ORD-X",
+        ),
+        # Timestamps in another form fall in no interval: only a whole-table check sees them.
+        ("events", "UPDATE events SET event_at = 1780000000 WHERE event_id = 1", "1"),
+        ("customers", "UPDATE customers SET created_at = '12/01/2026' WHERE customer_id = 1", "1"),
+    ],
+    ids=["text_in_an_id", "epoch_timestamp", "us_date_text"],
+)
+def test_sqlite_values_of_the_wrong_stored_type_stop_the_night(
+    tmp_path, monkeypatch, table: str, update: str, bad_key: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    monkeypatch.setenv("SHOPFLOW_VAR_DIR", str(tmp_path / "var"))
+    engine = warehouse.get_engine(url)
+    simulator.build_shop(engine, "tiny", DAYS)
+    assert all(
+        r.success
+        for r in validation.validate_table(table, DAY, NEXT, run_id="r0", engine=engine)
+        if r.check == "stored_types"
+    )
+    with warehouse.transaction(engine) as conn:
+        conn.exec_driver_sql(update)
+    with pytest.raises(validation.DataQualityError, match=f"{table} stored_types: CRITICAL") as raised:
+        validation.validate_table(table, DAY, NEXT, run_id="r1", engine=engine)
+    assert bad_key in str(raised.value)

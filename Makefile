@@ -40,10 +40,16 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The web UI listens on this machine only; `make airflow AIRFLOW_HOST=0.0.0.0` opens it to the network.
+AIRFLOW_HOST ?= 127.0.0.1
+AIRFLOW_PORT ?= 8080
+
 airflow: install  ## Airflow web UI and scheduler on the project's DAGs and warehouse
-	@echo "Starting Airflow at http://localhost:8080 -- user 'admin', password printed below"
-	@echo "and saved in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
-	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin $(BIN)/airflow standalone
+	@echo "Starting Airflow at http://$(AIRFLOW_HOST):$(AIRFLOW_PORT) -- user 'admin', password printed below"
+	@echo "and saved in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated."
+	@echo "Listening on $(AIRFLOW_HOST) only: set AIRFLOW_HOST=0.0.0.0 to reach it from other machines."
+	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
+		AIRFLOW__API__HOST=$(AIRFLOW_HOST) AIRFLOW__API__PORT=$(AIRFLOW_PORT) $(BIN)/airflow standalone
 
 shop: install  ## (re)build the embedded warehouse with the small shop, 90 days
 	$(BIN)/python -m include.simulator build --preset small --days 90 --replace

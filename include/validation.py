@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -351,10 +352,19 @@ def check_drift(
 # --------------------------------------------------------------------------- Great Expectations
 
 
+def _quiet_great_expectations() -> None:
+    """Great Expectations narrates every step at INFO, some of its modules with their own level:
+    only its warnings belong in a task log."""
+    for name in ["great_expectations", *logging.Logger.manager.loggerDict]:
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _gx_context(docs_dir: Path):  # noqa: ANN202 - great_expectations is imported lazily
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    _quiet_great_expectations()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.add_data_docs_site(
@@ -556,9 +566,9 @@ def validate_table(
         _apply_tolerance(results, table, interval_rows, cfg)
         _sample_offending_ids(results, table, params, engine)
         _quarantine(results, table, params, run_id, engine)
-        log.info("Data Docs of %s: %s", table, docs / "index.html")
     record_results(results, run_id=run_id, start=start, end=end, engine=engine)
 
+    log.info("%s", summary(table, start, end, results, data_docs_dir(run_id, table) / "index.html"))
     for result in results:
         log.log(
             logging.INFO
@@ -576,6 +586,19 @@ def validate_table(
             + "; ".join(r.describe() for r in failed)
         )
     return results
+
+
+def summary(table: str, start: datetime, end: datetime, results: list[CheckResult], docs: Path) -> str:
+    """The first lines of a validation's log: checks by outcome, what failed, the Data Docs."""
+    outcomes = Counter(r.outcome for r in results)
+    counts = ", ".join(f"{outcomes[o]} {o}" for o in ("passed", CRITICAL, QUARANTINE, WARNING) if outcomes[o])
+    failed = [
+        f"{r.check}{f' ({r.column})' if r.column else ''}: {r.outcome}" for r in results if not r.success
+    ]
+    text = f"{table} [{start}, {end}): {len(results)} checks, {counts}"
+    if failed:
+        text += "; failed: " + ", ".join(failed)
+    return text + (f"\nData Docs: {docs}" if docs.exists() else "")
 
 
 def _volume_band(
@@ -651,9 +674,6 @@ def _quarantine(
                 {**params, "table_name": table, "rule": result.check, "run_id": run_id},
                 conn=conn,
                 fragments={"rule_query": ROW_RULES[table][result.check]},
-            )
-            log.warning(
-                "Quarantined %s rows of %s that broke %s", result.unexpected_count, table, result.check
             )
         warehouse.analyze("data_quality_quarantine", conn=conn)
 

@@ -96,6 +96,24 @@ def test_the_log_names_table_check_observed_value_and_offending_ids_and_docs(
     assert docs.exists() and any(str(docs) in m for m in caplog.messages)
 
 
+def test_a_validation_log_starts_with_its_summary_and_holds_no_great_expectations_chatter(
+    shop: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    _one_unknown_product(shop)
+    with caplog.at_level(logging.INFO):
+        results = validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
+    ours = [r.getMessage() for r in caplog.records if r.name == "include.validation"]
+    assert ours[0].startswith(
+        f"events [{DAY}, {NEXT}): {len(results)} checks, {len(results) - 1} passed, 1 quarantine"
+    )
+    assert "failed: unknown_references: quarantine" in ours[0]
+    assert f"Data Docs: {validation.data_docs_dir('r1', 'events') / 'index.html'}" in ours[0]
+    chatter = [
+        r for r in caplog.records if r.name.startswith("great_expectations") and r.levelno < logging.WARNING
+    ]
+    assert chatter == []
+
+
 def test_the_tolerance_decides_between_quarantine_and_failure(shop: sa.Engine) -> None:
     _one_unknown_product(shop)
     strict = validation.QualitySettings(quarantine_tolerance=0.0)

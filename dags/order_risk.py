@@ -171,13 +171,16 @@ def order_risk() -> None:
         staged: dict[str, Any],
         params: dict[str, Any] | None = None,
         run_id: str | None = None,
+        outlet_events: Any = None,
     ) -> dict[str, Any]:
         from include.pipeline import order_risk as steps
         from include.pipeline.common import as_list
 
-        return steps.publish_scores(
+        published = steps.publish_scores(
             as_list(paths), serving, staged, steps.band_settings(params), run_id=run_id
         )
+        outlet_events[ORDER_RISK_SCORES].extra = published  # the Assets view shows each publish
+        return published
 
     staged = build_features(extract_orders())
     serving = candidate_lifecycle("include.pipeline.order_risk", staged)

@@ -120,12 +120,18 @@ def recommendations() -> None:
 
     @task(outlets=[RECOMMENDATIONS])
     def publish_recommendations(
-        paths: list[str], serving: dict[str, Any], staged: dict[str, Any], run_id: str | None = None
+        paths: list[str],
+        serving: dict[str, Any],
+        staged: dict[str, Any],
+        run_id: str | None = None,
+        outlet_events: Any = None,
     ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
         from include.pipeline.common import as_list
 
-        return steps.publish_recommendations(as_list(paths), serving, staged, run_id=run_id)
+        published = steps.publish_recommendations(as_list(paths), serving, staged, run_id=run_id)
+        outlet_events[RECOMMENDATIONS].extra = published  # the Assets view shows each publish
+        return published
 
     @task(outlets=[SIMILAR_PRODUCTS])
     def publish_similar_products(
@@ -133,10 +139,13 @@ def recommendations() -> None:
         staged: dict[str, Any],
         params: dict[str, Any] | None = None,
         run_id: str | None = None,
+        outlet_events: Any = None,
     ) -> dict[str, Any]:
         from include.pipeline import recommendations as steps
 
-        return steps.publish_similar_products(serving, staged, k=params["k"], run_id=run_id)
+        published = steps.publish_similar_products(serving, staged, k=params["k"], run_id=run_id)
+        outlet_events[SIMILAR_PRODUCTS].extra = published
+        return published
 
     staged = extract_interactions()
     serving = candidate_lifecycle("include.pipeline.recommendations", staged)

@@ -89,16 +89,22 @@ def publish_version(
 ) -> dict[str, Any]:
     """Publish `frames` as a new version of `table`, made by the serving model (a
     `ServingModel` dict) for the interval of the run's staged data, with an optional JSON
-    `summary`; returns a reference."""
+    `summary`; returns what was published (also the extra of the table's Asset event)."""
+    model_version = ServingModel.from_dict(serving).model_version
     result = publish.publish(
         table,
         frames,
         run_id=run_id,
-        model_version=ServingModel.from_dict(serving).model_version,
+        model_version=model_version,
         data_interval=Staged.from_dict(staged).window.interval,
         summary=summary,
     )
-    return {"table": result.table, "version": result.version, "rows": result.row_count}
+    return {
+        "table": result.table,
+        "version": result.version,
+        "rows": result.row_count,
+        "model_version": model_version,
+    }
 
 
 def stage_frames(

@@ -76,12 +76,35 @@ def test_nightly_pipeline_publishes_every_table_and_is_idempotent(small_shop: st
     risk_models = _read("SELECT candidate FROM model_versions WHERE model_name = 'order_risk'")
     assert set(risk_models["candidate"]) == {"logistic_regression", "gradient_boosting", "tf_mlp"}
 
+    # Each publish tells the Assets view what it did.
+    for table in ("recommendations", "similar_products", "order_risk_scores"):
+        extra = _latest_asset_extra(table)
+        (current,) = publish.list_versions(table).query("is_current == 1").itertuples()
+        assert extra["table"] == table and extra["version"] == current.version
+        assert extra["rows"] == current.row_count and extra["model_version"] == current.model_version
+
     # Re-running the interval with the same serving model gives the same rows, as a new version.
     before = recs.sort_values(["customer_id", "rank"]).reset_index(drop=True)
     run_dag("recommendations", logical_date=AS_OF + timedelta(hours=1), conf={**RECS_CONF, "retrain": False})
     after = _read("SELECT * FROM recommendations").sort_values(["customer_id", "rank"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(before, after, check_like=True)
     assert publish.list_versions("recommendations")["version"].tolist() == [2, 1]
+
+
+def _latest_asset_extra(asset_name: str) -> dict:
+    """The extra of the newest event of an Asset, from Airflow's metadata database."""
+    import sqlalchemy as sa
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.scalars(
+            sa.select(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == asset_name)
+            .order_by(AssetEvent.id.desc())
+            .limit(1)
+        ).one()
 
 
 def test_critical_data_failure_stops_the_night_and_keeps_published_tables(tiny_shop: str) -> None:

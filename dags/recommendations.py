@@ -29,7 +29,7 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 from include.assets import RECOMMENDATIONS, SIMILAR_PRODUCTS, VALIDATED_INTERACTIONS
-from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
+from include.dag_defaults import DEADLINE, DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
 from include.lifecycle_tasks import candidate_lifecycle
 
 
@@ -39,6 +39,7 @@ from include.lifecycle_tasks import candidate_lifecycle
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    deadline=DEADLINE,
     tags=[*TAGS, "recommendations"],
     doc_md=__doc__,
     params={

@@ -29,7 +29,7 @@ from typing import Any
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from include.assets import VALIDATED_INTERACTIONS, VALIDATED_ORDERS
-from include.dag_defaults import DEFAULT_ARGS, START_DATE, TAGS
+from include.dag_defaults import DEADLINE, DEFAULT_ARGS, START_DATE, TAGS
 
 SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "chargebacks"]
 
@@ -40,6 +40,7 @@ SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "ch
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    deadline=DEADLINE,
     tags=[*TAGS, "data-quality"],
     doc_md=__doc__,
     params={

@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from include import promotion
+from include import alerts, promotion
 from include.models import catalogue
 
 # The first day the pipeline may run for; runs are never back-filled (catchup=False).
@@ -22,6 +22,11 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": True,
 }
+# A task that fails for good e-mails SHOPFLOW_ALERT_EMAIL (include/alerts.py), when it is set.
+if (_notifier := alerts.failure_notifier()) is not None:
+    DEFAULT_ARGS["on_failure_callback"] = [_notifier]
+# Every run of every DAG carries the same deadline (None: alerts are off).
+DEADLINE = alerts.run_deadline()
 
 TAGS = ["shopflow"]
 

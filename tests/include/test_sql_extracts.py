@@ -356,6 +356,7 @@ PUBLISH_STEPS: list[tuple[str, dict[str, str]]] = [
     ("publish/count_rows", {"table": "recommendations__v7"}),
     ("publish/record_version", {}),
     ("publish/mark_current", {}),
+    ("publish/mark_rolled_back", {}),
     ("publish/list_versions", {}),
     ("publish/point_view", {"view": "recommendations", "table": "recommendations__v7"}),
     ("publish/forget_version", {}),
@@ -376,6 +377,7 @@ def test_publish_statements_run_on_both_back_ends_after_a_publish(warehouse_url:
         "row_count": 0,
         "published_at": AS_OF,
         "summary": '{"band_shares": {"approve": 1.0}}',
+        "rolled_back_at": AS_OF,
     }
     on_disk = {f"publish/{p.stem}" for p in (warehouse.SQL_DIR / "publish").glob("*.sql")}
     assert {name for name, _ in PUBLISH_STEPS} == on_disk, "every publish file is exercised"

@@ -140,6 +140,7 @@ def night(as_of: str, conf: dict[str, Any], frauds: set[int]) -> tuple[list[str]
     refit = frame[frame["split"].isin(["train", "later", "holdout"])]
     served = frame[frame["split"] == "score"]
 
+    gaps = paired_gaps(candidates, holdout, conf)
     lines = [
         f"## As of {as_of}: time-based, as the DAG judges and serves",
         "",
@@ -149,9 +150,10 @@ def night(as_of: str, conf: dict[str, Any], frauds: set[int]) -> tuple[list[str]
         f"{len(holdout)} orders ({int(holdout['label'].sum())} frauds); served {len(served)} orders "
         f"({int(served['fraud'].sum())} frauds) scored by the refit on {len(refit)}.",
         "",
-        "| candidate | holdout PR-AUC [95% interval] | expected served range | served PR-AUC "
-        "| served ROC-AUC | served Brier | served mean p / fraud rate | gate |",
-        "|---|---|---|---|---|---|---|---|",
+        "| candidate | holdout PR-AUC [95% interval] | minus the best, paired [95% interval] "
+        "| expected served range | served PR-AUC | served ROC-AUC | served Brier "
+        "| served mean p / fraud rate | gate |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in [*DEFAULT_CANDIDATES["order_risk"], HGB]:
         if name == HGB:
@@ -175,10 +177,36 @@ def night(as_of: str, conf: dict[str, Any], frauds: set[int]) -> tuple[list[str]
             served_scores = model.predict(served[FEATURE_COLUMNS])
         m = steps.risk_metrics(served["fraud"].to_numpy(), served_scores, 0.02)
         lines.append(
-            f"| {name} | {holdout_pr:.3f}{interval} | {expected} | {m['pr_auc']:.3f} | {m['roc_auc']:.3f} | "
+            f"| {name} | {holdout_pr:.3f}{interval} | {gaps.get(name, '')} | {expected} | {m['pr_auc']:.3f} "
+            f"| {m['roc_auc']:.3f} | "
             f"{m['brier']:.4f} | {m['mean_predicted']:.3f} / {m['base_rate']:.3f} | {decision} |"
         )
     return [*lines, ""], frame
+
+
+def paired_gaps(candidates: Any, holdout: Any, conf: dict[str, Any]) -> dict[str, str]:
+    """Each candidate's holdout PR-AUC minus the best one's, with the gate's paired interval
+    (the DAG's own saved candidates, holdout orders resampled by whole days)."""
+    from include.features import FEATURE_COLUMNS
+    from include.metrics import RankedLabels
+    from include.models.catalogue import load_model
+    from include.promotion import DEFAULT_CONFIDENCE, bootstrap, paired_interval
+
+    y = holdout["label"].to_numpy(dtype=float)
+    statistics, estimates = {}, {}
+    for name, row in candidates.iterrows():
+        ranked = RankedLabels(y, load_model(Path(row["artifact_uri"])).predict(holdout[FEATURE_COLUMNS]))
+        statistics[name], estimates[name] = ranked.average_precision, float(row["primary_metric"])
+    replicates = bootstrap(
+        statistics, len(y), draws=1000, seed=1, blocks=holdout["ordered_at"].dt.floor("D").to_numpy()
+    )
+    best = max(estimates, key=estimates.get)
+    return {
+        name: "(best)"
+        if name == best
+        else paired_interval(estimates, replicates, name, best, DEFAULT_CONFIDENCE).signed()
+        for name in estimates
+    }
 
 
 def random_split(frame: Any) -> list[str]:

@@ -48,6 +48,8 @@ airflow: install  ## Airflow web UI and scheduler on the project's DAGs and ware
 	@echo "Starting Airflow at http://$(AIRFLOW_HOST):$(AIRFLOW_PORT) -- user 'admin', password printed below"
 	@echo "and saved in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated."
 	@echo "Listening on $(AIRFLOW_HOST) only: set AIRFLOW_HOST=0.0.0.0 to reach it from other machines."
+	$(BIN)/airflow db migrate > /dev/null
+	$(BIN)/python -m include.pools
 	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
 		AIRFLOW__API__HOST=$(AIRFLOW_HOST) AIRFLOW__API__PORT=$(AIRFLOW_PORT) $(BIN)/airflow standalone
 

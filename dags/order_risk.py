@@ -40,6 +40,7 @@ from airflow.sdk import Param, dag, task
 from include.assets import ORDER_RISK_SCORES, VALIDATED_ORDERS
 from include.dag_defaults import DEADLINE, DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
 from include.lifecycle_tasks import candidate_lifecycle
+from include.pools import HEAVY
 
 
 @dag(
@@ -151,7 +152,7 @@ def order_risk() -> None:
 
         return plan_shards(staged["rows"].get("score", 0), params["n_shards"])
 
-    @task(map_index_template="shard {{ shard_number }}")
+    @task(map_index_template="shard {{ shard_number }}", pool=HEAVY)
     def score_orders(
         shard: dict[str, int],
         serving: dict[str, Any],

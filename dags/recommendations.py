@@ -31,6 +31,7 @@ from airflow.sdk import Param, dag, task
 from include.assets import RECOMMENDATIONS, SIMILAR_PRODUCTS, VALIDATED_INTERACTIONS
 from include.dag_defaults import DEADLINE, DEFAULT_ARGS, START_DATE, TAGS, model_dag_params
 from include.lifecycle_tasks import candidate_lifecycle
+from include.pools import HEAVY
 
 
 @dag(
@@ -102,7 +103,7 @@ def recommendations() -> None:
 
         return plan_shards(staged["rows"]["active"], params["n_shards"])
 
-    @task(map_index_template="shard {{ shard_number }}")
+    @task(map_index_template="shard {{ shard_number }}", pool=HEAVY)
     def score_customers(
         shard: dict[str, int],
         serving: dict[str, Any],

@@ -30,6 +30,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from include.assets import VALIDATED_INTERACTIONS, VALIDATED_ORDERS
 from include.dag_defaults import DEADLINE, DEFAULT_ARGS, START_DATE, TAGS
+from include.pools import HEAVY
 
 SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "chargebacks"]
 
@@ -112,7 +113,7 @@ def warehouse_validation() -> None:
         warehouse.ensure_output_tables()
         return resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 
-    @task(map_index_template="{{ table_name }}")
+    @task(map_index_template="{{ table_name }}", pool=HEAVY)
     def validate_table(
         table: str, interval: dict[str, str], params: dict[str, Any] | None = None
     ) -> dict[str, Any]:

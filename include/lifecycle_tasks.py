@@ -12,6 +12,8 @@ from typing import Any
 
 from airflow.sdk import task
 
+from include.pools import HEAVY
+
 
 def _lifecycle(steps: str) -> Any:
     import importlib
@@ -33,7 +35,7 @@ def candidate_lifecycle(steps: str, staged: Any) -> Any:
         `retrain` is off."""
         return _lifecycle(steps).candidates_to_train(params["candidates"]) if params["retrain"] else []
 
-    @task(map_index_template="{{ candidate }}")
+    @task(map_index_template="{{ candidate }}", pool=HEAVY)
     def train_candidate(
         candidate: str,
         staged: dict[str, Any],
@@ -46,7 +48,7 @@ def candidate_lifecycle(steps: str, staged: Any) -> Any:
         lifecycle = _lifecycle(steps)
         return lifecycle.train(candidate, staged, run_id=run_id, params=lifecycle.candidate_params(params))
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", pool=HEAVY)
     def evaluate_candidates(
         trained: list[dict[str, Any]],
         staged: dict[str, Any],
@@ -64,7 +66,7 @@ def candidate_lifecycle(steps: str, staged: Any) -> Any:
             run_id=run_id,
         )
 
-    @task
+    @task(pool=HEAVY)
     def serve_model(
         outcome: dict[str, Any],
         staged: dict[str, Any],

@@ -57,8 +57,13 @@ def thread_budget() -> int:
     explicit = int(os.environ.get("SHOPFLOW_THREADS", "0") or 0)
     if explicit > 0:
         return explicit
-    tasks = max(1, int(os.environ.get("SHOPFLOW_TASKS_AT_ONCE", DEFAULT_TASKS_AT_ONCE)))
-    return max(1, (os.cpu_count() or 1) // tasks)
+    return max(1, (os.cpu_count() or 1) // tasks_at_once())
+
+
+def tasks_at_once() -> int:
+    """Heavy tasks one worker runs at once (`SHOPFLOW_TASKS_AT_ONCE`, default 2): the slots of
+    the heavy-task pool (include/pools.py), and what each task's thread budget divides by."""
+    return max(1, int(os.environ.get("SHOPFLOW_TASKS_AT_ONCE", DEFAULT_TASKS_AT_ONCE)))
 
 
 def code_version() -> str:

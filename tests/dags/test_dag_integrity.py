@@ -126,3 +126,28 @@ def test_the_promotion_gate_is_set_by_params(dagbag, dag_id: str) -> None:
     assert params["min_gain"] == promotion.DEFAULT_MIN_GAIN
     assert params["confidence"] == promotion.DEFAULT_CONFIDENCE
     assert params["bootstrap_draws"] == promotion.DEFAULT_DRAWS
+
+
+HEAVY_TASKS = {
+    "warehouse_validation": {"validate_table"},
+    "recommendations": {"train_candidate", "evaluate_candidates", "serve_model", "score_customers"},
+    "order_risk": {"train_candidate", "evaluate_candidates", "serve_model", "score_orders"},
+}
+
+
+def test_heavy_tasks_share_the_pool_sized_to_the_machine(dagbag, airflow_db, monkeypatch) -> None:
+    from airflow.models.pool import Pool
+
+    from include import pools
+
+    for dag_id, heavy in HEAVY_TASKS.items():
+        in_pool = {t.task_id for t in dagbag.dags[dag_id].tasks if t.pool == pools.HEAVY}
+        assert in_pool == heavy, dag_id
+
+    # The pool is as wide as the tasks the thread budget divides the cores among.
+    monkeypatch.setenv("SHOPFLOW_TASKS_AT_ONCE", "3")
+    assert pools.main() == 0
+    assert Pool.get_pool(pools.HEAVY).slots == 3
+    monkeypatch.setenv("SHOPFLOW_TASKS_AT_ONCE", "2")
+    pools.main()
+    assert Pool.get_pool(pools.HEAVY).slots == 2

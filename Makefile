@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED := False
 # The warehouse: the embedded SQLite file unless you point the connection elsewhere.
 export AIRFLOW_CONN_WAREHOUSE ?= sqlite:///$(CURDIR)/var/warehouse.db
 
-.PHONY: install demo test test-fast lint format airflow shop append-day lock clean
+.PHONY: install demo test test-fast lint format airflow shop append-day lock clean env
 
 install: $(STAMP)
 
@@ -58,6 +58,10 @@ shop: install  ## (re)build the embedded warehouse with the small shop, 90 days
 
 append-day: install  ## the shop lives one more day
 	$(BIN)/python -m include.simulator append-day
+
+env: install  ## write .env with fresh secrets for docker compose (never over an existing one)
+	@if [ -e .env ]; then echo ".env exists: left as it is"; \
+	else (umask 077 && $(BIN)/python -m include.compose_env > .env) && echo "Wrote .env (keep it private)"; fi
 
 lock:  ## re-resolve requirements.lock from requirements.txt
 	$(BIN)/uv pip compile --python-version 3.11 requirements.txt -o requirements.lock

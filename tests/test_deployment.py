@@ -6,6 +6,7 @@ compose` plugin is installed, `docker compose config` validates it as well.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -130,10 +131,30 @@ def test_airflow_3_services_share_the_execution_api_and_their_secrets(services):
         for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
             assert key in env, f"{name} lacks {key}"
             shared.setdefault(key, set()).add(services[name]["environment"][key])
-    # One value (or one variable) per secret: the components must agree on it.
+    # One variable per secret: the components must agree on it. It is required (`${NAME:?...}`):
+    # no value is written in the file, where anyone could read it and forge tokens.
     assert all(len(values) == 1 for values in shared.values()), shared
-    assert len(_defaults(next(iter(shared["AIRFLOW__API_AUTH__JWT_SECRET"])))) >= 32
-    assert "${AIRFLOW__CORE__FERNET_KEY" in next(iter(shared["AIRFLOW__CORE__FERNET_KEY"]))
+    for key, (value,) in shared.items():
+        assert str(value).startswith(f"${{{key}:?"), f"{key} must be required from .env, got {value}"
+
+
+def test_every_published_port_listens_on_this_machine_only(services):
+    for name, service in services.items():
+        for port in service.get("ports") or []:
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_make_env_writes_every_required_secret_fresh(compose):
+    from cryptography.fernet import Fernet
+
+    from include import compose_env
+
+    required = set(re.findall(r"\$\{(\w+):\?", COMPOSE_FILE.read_text()))
+    assert required == set(compose_env.SECRETS)
+    first, second = compose_env.fresh_secrets(), compose_env.fresh_secrets()
+    assert set(first) == required
+    Fernet(first["AIRFLOW__CORE__FERNET_KEY"].encode())  # a valid key
+    assert all(len(first[k]) >= 32 and first[k] != second[k] for k in required)
 
 
 def test_the_auth_manager_is_one_the_image_has(services):
@@ -317,9 +338,12 @@ def _compose_plugin() -> bool:
     reason="the docker compose plugin is not installed (`docker compose version` fails)",
 )
 def test_docker_compose_config_accepts_the_file():
+    from include import compose_env
+
     result = subprocess.run(
         ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "-q"],
         cwd=ROOT,
+        env={**os.environ, **compose_env.fresh_secrets()},
         capture_output=True,
         text=True,
         timeout=60,

@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python bench/bench_fraud.py [--out bench/results/fraud.md]
 
-Loads ../shared/data/fraud-ecommerce into a fresh SQLite warehouse (bench/fraud_sample.py:
+Loads ../shared/data/fraud-ecommerce into a fresh SQLite warehouse (include/importers/fraud_sample.py:
 one order per purchase, a chargeback 30 days after each fraud), runs the order_risk DAG with
 `dag.test()` as of 2015-12-15, and reports for every candidate, beside scikit-learn's
 HistGradientBoosting with its defaults trained on the same rows:
@@ -248,9 +248,8 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="shopflow-fraud-"))
     prepare(workdir)
-    from fraud_sample import DEFAULT_DATA_DIR, load_fraud_sample
-
     from include import warehouse
+    from include.importers.fraud_sample import DEFAULT_DATA_DIR, load_fraud_sample
 
     counts = load_fraud_sample(warehouse.get_engine(), args.data_dir or DEFAULT_DATA_DIR)
     frauds = chargebacked_orders()

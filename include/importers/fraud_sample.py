@@ -1,11 +1,10 @@
 """The public e-commerce fraud sample, loaded into the warehouse's source tables for order_risk.
 
-    PYTHONPATH=. .venv/bin/python bench/fraud_sample.py [--url postgresql+psycopg://postgres@127.0.0.1/db]
-        [--data-dir ../shared/data/fraud-ecommerce]
+    python -m include.importers fraud [--data-dir ../shared/data/fraud-ecommerce] [--chargeback-delay-days 30]
 
 The data ("Fraud_Data", described in ../shared/data/README.md) holds one first purchase per
 user, labelled fraud or not, and stays outside the repository: it is read from --data-dir and
-written only to the warehouse at --url (by default a SQLite file under /tmp).
+written only to the warehouse of the `warehouse` connection.
 
 What lands where:
 - customers: one per user; created_at is the signup time, country the IP country of the user's
@@ -24,9 +23,7 @@ order_risk directly, with an `as_of` Param (e.g. `dag.test()`), not behind valid
 
 from __future__ import annotations
 
-import argparse
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +31,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include import warehouse
+from include.settings import PROJECT_ROOT
 from include.validation import SCHEMA
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "fraud-ecommerce"
-DEFAULT_URL = "sqlite:////tmp/shopflow-fraud/warehouse.db"
 SAMPLE_FILE = "Fraud_Data_sample.csv"
 RANGES_FILE = "IpAddress_to_Country_partial.csv"
 TIME_FORMAT = "%m/%d/%Y %H:%M"
@@ -130,7 +126,9 @@ def warehouse_frames(sample: pd.DataFrame, *, chargeback_delay_days: int = 30) -
     return {table: frame[list(SCHEMA[table])].reset_index(drop=True) for table, frame in frames.items()}
 
 
-def load_fraud_sample(engine: sa.Engine, data_dir: Path) -> dict[str, int]:
+def load_fraud_sample(
+    engine: sa.Engine, data_dir: Path, *, chargeback_delay_days: int = 30
+) -> dict[str, int]:
     """Replace the warehouse's source rows with the fraud sample; returns rows written per table.
 
     Creates the schema as the simulator does for a fresh warehouse, then in one transaction
@@ -138,7 +136,7 @@ def load_fraud_sample(engine: sa.Engine, data_dir: Path) -> dict[str, int]:
     this warehouse) and the quarantine, whose record ids named rows of the previous content,
     and bulk-loads the frames. Model versions and published tables are left as they are.
     """
-    frames = warehouse_frames(read_fraud_sample(data_dir))
+    frames = warehouse_frames(read_fraud_sample(data_dir), chargeback_delay_days=chargeback_delay_days)
     warehouse.create_schema(engine)
     with warehouse.transaction(engine) as conn:
         warehouse.run_sql("simulator/create_shop_simulation", conn=conn)
@@ -155,18 +153,8 @@ def load_fraud_sample(engine: sa.Engine, data_dir: Path) -> dict[str, int]:
     return counts
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default=DEFAULT_URL, help="SQLAlchemy URL of the warehouse")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder of the two CSV files")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-    engine = warehouse.get_engine(args.url)
-    started = time.perf_counter()
-    counts = load_fraud_sample(engine, args.data_dir)
-    seconds = time.perf_counter() - started
-
+def describe_load(engine: sa.Engine, counts: dict[str, int], seconds: float) -> str:
+    """What was loaded: rows per table, the span of orders, the fraud share per month."""
     with engine.connect() as conn:
         bounds = conn.exec_driver_sql(
             "SELECT MIN(ordered_at), MAX(ordered_at), (SELECT MAX(reported_at) FROM chargebacks) FROM orders"
@@ -178,18 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         known = max(end, reported.normalize() + pd.Timedelta(days=1))
         chargebacks = warehouse.read_frame("risk/extract_chargebacks", {"end": known}, conn=conn)
 
-    print(f"Loaded into {warehouse.describe(engine)} in {seconds:.1f} s")
-    for table, count in counts.items():
-        print(f"  {table:<12} {count:>7,}")
-    print(f"Orders from {first} to {last}; the risk extract reads {len(orders):,} of them")
+    lines = [f"Loaded into {warehouse.describe(engine)} in {seconds:.1f} s"]
+    lines += [f"  {table:<12} {count:>7,}" for table, count in counts.items()]
+    lines.append(f"Orders from {first} to {last}; the risk extract reads {len(orders):,} of them")
     fraud = orders["order_id"].isin(chargebacks["order_id"])
     monthly = fraud.groupby(orders["ordered_at"].dt.to_period("M")).agg(["size", "mean"])
-    print("Fraud share per month of order:")
-    for month, row in monthly.iterrows():
-        print(f"  {month}  {int(row['size']):>6,} orders  {row['mean']:6.1%}")
-    print(f"Orders with unknown ip_country: {orders['ip_country'].isna().mean():.1%}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    lines.append("Fraud share per month of order:")
+    lines += [
+        f"  {month}  {int(row['size']):>6,} orders  {row['mean']:6.1%}" for month, row in monthly.iterrows()
+    ]
+    lines.append(f"Orders with unknown ip_country: {orders['ip_country'].isna().mean():.1%}")
+    return "\n".join(lines)

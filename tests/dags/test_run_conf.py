@@ -62,16 +62,10 @@ def test_conflicting_validation_params_fail_at_once(change: dict[str, Any], mess
 
 
 def test_conflicting_risk_params_fail_at_once() -> None:
-    declared = {
-        "review_budget": 0.02,
-        "decline_share": 0.002,
-        "maturity_days": 56,
-        "holdout_days": 14,
-        "recent_days": 7,
-        "history_days": 180,
-    }
+    from tests.include.test_risk_steps import DEFAULTS
+
     with pytest.raises(AirflowFailException, match=r"recent_days \(90\) must not exceed maturity_days"):
-        check_run(order_risk.check_settings, context=_context(declared, {"recent_days": 90}))
+        check_run(order_risk.check_settings, context=_context(DEFAULTS, {"recent_days": 90}))
 
 
 def test_a_missing_source_table_fails_at_once_and_names_it(sqlite_warehouse: str) -> None:

@@ -100,14 +100,15 @@ def table_lock(engine: sa.Engine, table: str, wait_seconds: float | None = None)
     deadline = time.monotonic() + wait_seconds
     if warehouse.dialect_name(engine) == "postgresql":
         key = zlib.crc32(f"shopflow.publish.{table}".encode())
-        with engine.connect() as conn:
+        # A session lock on a connection of its own, in autocommit: it never sits idle in a
+        # transaction (which a server timeout could end) while the publish runs.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             while not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar():
                 _wait_or_fail(deadline, table, wait_seconds)
             try:
                 yield
             finally:
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
-                conn.commit()
         return
     database = engine.url.database
     if not database or database == ":memory:":  # one process owns an in-memory warehouse

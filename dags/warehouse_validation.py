@@ -15,8 +15,10 @@ trailing days, freshness, and drift of the event-type mix, category mix and orde
 
 Every result goes to `data_quality_runs`; the task log names the table, check, observed value
 and sample offending rows, and where the run's Data Docs are (`var/data_docs/<run>/<table>`).
-- When all tables pass, the assets `validated_interactions` and `validated_orders` are updated
-  with the interval, which triggers the `recommendations` and `order_risk` DAGs.
+- Each Asset waits only for the tables its consumer reads: `validated_interactions` (customers,
+  products, events) triggers `recommendations`, `validated_orders` (customers, orders,
+  order_items, chargebacks) triggers `order_risk`. Broken events hold back the recommendations
+  only; the risk scores are still published.
 
 Trigger it by hand with **day** to validate another day.
 """
@@ -28,7 +30,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from include.assets import VALIDATED_INTERACTIONS, VALIDATED_ORDERS
+from include.assets import INTERACTION_TABLES, ORDER_TABLES, VALIDATED_INTERACTIONS, VALIDATED_ORDERS
 from include.dag_defaults import DEADLINE, DEFAULT_ARGS, START_DATE, TAGS
 from include.pools import HEAVY
 
@@ -113,35 +115,39 @@ def warehouse_validation() -> None:
         warehouse.ensure_output_tables()
         return resolve_interval(params.get("day"), data_interval_start, data_interval_end)
 
-    @task(map_index_template="{{ table_name }}", pool=HEAVY)
+    @task(pool=HEAVY)
     def validate_table(
-        table: str, interval: dict[str, str], params: dict[str, Any] | None = None
+        table: str, interval: dict[str, str], params: dict[str, Any] | None = None, run_id: str | None = None
     ) -> dict[str, Any]:
         """Run the table's suite; a critical failure fails this task at once, without retries."""
-        from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.pipeline.validation import validate
         from include.validation import DataQualityError
 
-        context = get_current_context()
-        context["table_name"] = table  # names the mapped task instance in the UI
         try:
-            return validate(table, interval, run_id=context["run_id"], params=params)
+            return validate(table, interval, run_id=run_id, params=params)
         except DataQualityError as error:  # bad data does not get better by retrying
             raise AirflowFailException(str(error)) from error
 
-    @task(outlets=[VALIDATED_INTERACTIONS, VALIDATED_ORDERS])
-    def publish_validated_assets(
-        results: list[dict[str, Any]], interval: dict[str, str], outlet_events: Any = None
-    ) -> None:
-        """Announce the validated interval to the model DAGs."""
-        for asset in (VALIDATED_INTERACTIONS, VALIDATED_ORDERS):
-            outlet_events[asset].extra = dict(interval)
+    @task(outlets=[VALIDATED_INTERACTIONS])
+    def publish_validated_interactions(interval: dict[str, str], outlet_events: Any = None) -> None:
+        """Announce the validated interval to the recommendations DAG."""
+        outlet_events[VALIDATED_INTERACTIONS].extra = dict(interval)
+
+    @task(outlets=[VALIDATED_ORDERS])
+    def publish_validated_orders(interval: dict[str, str], outlet_events: Any = None) -> None:
+        """Announce the validated interval to the order_risk DAG."""
+        outlet_events[VALIDATED_ORDERS].extra = dict(interval)
 
     interval = resolve_interval()
-    results = validate_table.partial(interval=interval).expand(table=SOURCE_TABLES)
-    publish_validated_assets(results, interval)
+    validated = {
+        table: validate_table.override(task_id=f"validate_{table}")(table, interval)
+        for table in SOURCE_TABLES
+    }
+    # Each Asset waits only for the tables its consumer reads.
+    [validated[t] for t in INTERACTION_TABLES] >> publish_validated_interactions(interval)
+    [validated[t] for t in ORDER_TABLES] >> publish_validated_orders(interval)
 
 
 warehouse_validation()

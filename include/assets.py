@@ -12,3 +12,8 @@ VALIDATED_ORDERS = Asset(name="validated_orders", uri="shopflow://warehouse/orde
 RECOMMENDATIONS = Asset(name="recommendations", uri="shopflow://warehouse/recommendations")
 SIMILAR_PRODUCTS = Asset(name="similar_products", uri="shopflow://warehouse/similar_products")
 ORDER_RISK_SCORES = Asset(name="order_risk_scores", uri="shopflow://warehouse/order_risk_scores")
+
+# The source tables behind each validated Asset: what its consumer DAG reads. A failed check on a
+# table holds back only the Assets that need it: a shop whose events fail still gets risk scores.
+INTERACTION_TABLES = ("customers", "products", "events")
+ORDER_TABLES = ("customers", "orders", "order_items", "chargebacks")

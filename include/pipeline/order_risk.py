@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from include import staging, warehouse
+from include.assets import ORDER_TABLES
 from include.pipeline.common import publish_version, read_shards, shard_of, stage_frames
 from include.pipeline.lifecycle import HoldoutResult, Lifecycle
 from include.pipeline.refs import RunWindow, ServingModel, Staged
@@ -49,8 +50,8 @@ BANDS = ("approve", "review", "decline")
 MIN_TRAIN_DAYS = 14
 
 
-# The source tables the extracts read.
-SOURCE_TABLES = ("orders", "order_items", "customers", "chargebacks")
+# The source tables the extracts read (the validated Asset that triggers this DAG covers them).
+SOURCE_TABLES = ORDER_TABLES
 
 
 class RiskSettingsError(ValueError):

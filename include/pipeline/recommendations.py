@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from include import staging, warehouse
+from include.assets import INTERACTION_TABLES
 from include.pipeline.common import publish_version, read_shards, shard_of, stage_frames
 from include.pipeline.lifecycle import HoldoutResult, Lifecycle
 from include.pipeline.refs import RunWindow, ServingModel, Staged
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DAG_ID = "recommendations"
-# The source tables the extracts read.
-SOURCE_TABLES = ("events", "products", "customers")
+# The source tables the extracts read (the validated Asset that triggers this DAG covers them).
+SOURCE_TABLES = INTERACTION_TABLES
 # A product created this many days before as_of, that the model does not know, is new: it is
 # offered through its catalogue neighbours.
 NEW_PRODUCT_DAYS = 14

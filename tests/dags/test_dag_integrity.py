@@ -129,7 +129,9 @@ def test_the_promotion_gate_is_set_by_params(dagbag, dag_id: str) -> None:
 
 
 HEAVY_TASKS = {
-    "warehouse_validation": {"validate_table"},
+    "warehouse_validation": {
+        f"validate_{t}" for t in ("customers", "products", "events", "orders", "order_items", "chargebacks")
+    },
     "recommendations": {"train_candidate", "evaluate_candidates", "serve_model", "score_customers"},
     "order_risk": {"train_candidate", "evaluate_candidates", "serve_model", "score_orders"},
 }

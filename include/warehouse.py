@@ -202,10 +202,11 @@ def _open_existing_sqlite(path: Path) -> Callable[[], Any]:
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-        path = _sqlite_path(engine)
-        if path is not None:
-            engine = sa.create_engine(url, creator=_open_existing_sqlite(path))
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            engine = sa.create_engine(url, creator=_open_existing_sqlite(Path(database)))
+        else:
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
         _prepare_sqlite(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)

@@ -13,11 +13,7 @@ does not know waits for it, so run this once per installation.
 
 from __future__ import annotations
 
-import logging
-
 from include import settings
-
-log = logging.getLogger(__name__)
 
 HEAVY = "shopflow_heavy"
 

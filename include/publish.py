@@ -82,7 +82,11 @@ def list_versions(table: str, conn: sa.Connection | None = None) -> pd.DataFrame
 
 def current_version(table: str, conn: sa.Connection | None = None) -> int | None:
     """The version readers see now, or None if the table was never published."""
-    versions = list_versions(table, conn)
+    return _current(list_versions(table, conn))
+
+
+def _current(versions: pd.DataFrame) -> int | None:
+    """The current version among `versions` (a `list_versions` frame), if any."""
     current = versions[versions["is_current"] == 1]
     return None if current.empty else int(current["version"].iloc[0])
 
@@ -110,8 +114,8 @@ def table_lock(engine: sa.Engine, table: str, wait_seconds: float | None = None)
             finally:
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
         return
-    database = engine.url.database
-    if not database or database == ":memory:":  # one process owns an in-memory warehouse
+    database = warehouse.sqlite_path(engine)
+    if database is None:  # one process owns an in-memory warehouse
         yield
         return
     import fcntl
@@ -246,7 +250,7 @@ def _prune(engine: sa.Engine, table: str) -> None:
     """Drop every version but the current one and the one a rollback would return to."""
     with warehouse.transaction(engine) as conn:
         versions = list_versions(table, conn)
-        current = current_version(table, conn)
+        current = _current(versions)
         keep = {current, _rollback_target(versions, current)}
         for version in versions["version"]:
             if int(version) in keep:
@@ -270,7 +274,7 @@ def rollback(table: str, engine: sa.Engine | None = None) -> int:
     engine = engine or warehouse.get_engine()
     with table_lock(engine, table), warehouse.transaction(engine) as conn:
         versions = list_versions(table, conn)
-        current = current_version(table, conn)
+        current = _current(versions)
         target = _rollback_target(versions, current)
         if target is None:
             raise PublishError(f"{table} has no version older than {current} to roll back to")

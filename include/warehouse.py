@@ -174,7 +174,7 @@ def _prepare_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def _sqlite_path(engine: sa.Engine | sa.Connection) -> Path | None:
+def sqlite_path(engine: sa.Engine | sa.Connection) -> Path | None:
     """The file of an SQLite warehouse (None in memory or on another database)."""
     database = engine.engine.url.database if isinstance(engine, sa.Connection) else engine.url.database
     if dialect_name(engine) != "sqlite" or not database or database == ":memory:":
@@ -540,7 +540,7 @@ def ensure_output_tables(engine: sa.Engine | None = None) -> None:
 def create_schema(engine: sa.Engine | None = None) -> None:
     """Create the source and bookkeeping tables if they do not exist yet (and the SQLite file)."""
     engine = engine or get_engine()
-    path = _sqlite_path(engine)
+    path = sqlite_path(engine)
     if path is not None and not path.exists():
         import sqlite3
 

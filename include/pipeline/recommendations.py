@@ -47,15 +47,12 @@ def extract(
     as_of = window.as_of
     history_start = as_of - timedelta(days=history_days)
     holdout_start = as_of - timedelta(days=holdout_days)
-    train = warehouse.read_frame(
-        "recommendations/extract_interactions", {"start": history_start, "end": holdout_start}
+    parts = warehouse.read_frame(
+        "recommendations/extract_interaction_parts",
+        {"start": history_start, "end": as_of, "split": holdout_start},
     )
-    holdout = warehouse.read_frame(
-        "recommendations/extract_purchases", {"start": holdout_start, "end": as_of}
-    )
-    history = warehouse.read_frame(
-        "recommendations/extract_interactions", {"start": history_start, "end": as_of}
-    )
+    train, holdout, history = split_interactions(parts)
+    del parts
     active = warehouse.read_frame(
         "recommendations/extract_active_customers",
         {"start": as_of - timedelta(days=active_days), "end": as_of},
@@ -65,10 +62,47 @@ def extract(
         raise ValueError(f"No interactions in [{history_start}, {holdout_start}): nothing to train on")
     if holdout.empty:
         raise ValueError(f"No purchases in the holdout [{holdout_start}, {as_of}): cannot evaluate")
-    frames = {"train": train, "holdout": holdout, "history": history, "active": active, "products": products}
+    from include.models.recommender.baselines import PopularityRecommender
+
+    # The fallback of every scoring shard and of similar products, fitted once per run.
+    popularity = PopularityRecommender(neighbours=0).fit(history, as_of=as_of).ranking()
+    frames = {
+        "train": train,
+        "holdout": holdout,
+        "history": history,
+        "active": active,
+        "products": products,
+        "popularity": popularity,
+    }
     staged = stage_frames(frames, window, dag_id=DAG_ID, run_id=run_id, holdout_start=holdout_start)
     log.info("Extracted %s", staged.rows)
     return staged.to_dict()
+
+
+def split_interactions(parts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The training interactions, the holdout purchases and the whole history, from one read
+    of the window split at the holdout's start (`extract_interaction_parts.sql`).
+
+    train: the interactions before the split (customer_id, product_id, weight, purchases,
+    last_at); holdout: each (customer_id, product_id) purchased from the split on, once;
+    history: both parts summed per pair (last_at the later of the two).
+    """
+    import pandas as pd
+
+    columns = ["customer_id", "product_id", "weight", "purchases", "last_at"]
+    before = (parts["part"] == 0).to_numpy()
+    train = parts.loc[before, columns].reset_index(drop=True)
+    after = parts.loc[~before]
+    holdout = after.loc[after["purchases"] > 0, ["customer_id", "product_id"]].reset_index(drop=True)
+    # Only pairs seen on both sides of the split need adding up.
+    both = parts.duplicated(["customer_id", "product_id"], keep=False).to_numpy()
+    merged = (
+        parts.loc[both]
+        .groupby(["customer_id", "product_id"], as_index=False, sort=False)
+        .agg(weight=("weight", "sum"), purchases=("purchases", "sum"), last_at=("last_at", "max"))
+    )
+    history = pd.concat([parts.loc[~both, columns], merged[columns]], ignore_index=True)
+    return train, holdout, history
 
 
 @dataclass(frozen=True)
@@ -141,7 +175,6 @@ def score_shard(
     import pandas as pd
 
     from include.models.catalogue import load_model
-    from include.models.recommender.baselines import PopularityRecommender
     from include.models.recommender.cold_start import category_popularity, new_product_slots
 
     data = Staged.from_dict(staged)
@@ -154,7 +187,7 @@ def score_shard(
     recs = model.recommend(history, customers, k, as_of=data.window.as_of)
     recs["source"] = "model"
 
-    popular = PopularityRecommender().fit(full_history, as_of=data.window.as_of)
+    popular = _popularity(data, full_history)
     catalogue = staging.read_parquet(data.path("products")) if "products" in data.paths else None
     missing = customers[~pd.Series(customers).isin(recs["customer_id"]).to_numpy()]
     filled = []
@@ -203,6 +236,16 @@ def score_shard(
     return staging.write_parquet(out, DAG_ID, run_id, f"recommendations_shard_{shard:03d}")
 
 
+def _popularity(data: Staged, history: pd.DataFrame) -> Any:
+    """The run's popularity ranking as staged by the extract (fitted on `history` for a run
+    staged before the extract did so)."""
+    from include.models.recommender.baselines import PopularityRecommender
+
+    if "popularity" in data.paths:
+        return PopularityRecommender.from_ranking(staging.read_parquet(data.path("popularity")))
+    return PopularityRecommender(neighbours=0).fit(history, as_of=data.window.as_of)
+
+
 def _new_product_neighbours(
     catalogue: pd.DataFrame, model: Recommender, popular: Any, as_of: Any
 ) -> pd.DataFrame:
@@ -240,13 +283,12 @@ def publish_similar_products(
     model = load_model(Path(model_ref.artifact), family="recommender")
     similar = model.similar_products(k).assign(source="model")
     if "products" in data.paths:
-        from include.models.recommender.baselines import PopularityRecommender
         from include.models.recommender.cold_start import content_neighbours
 
         # Products the model does not know get their similar products from the catalogue.
         catalogue = staging.read_parquet(data.path("products"))
         history = staging.read_parquet(data.path("history"))
-        known = PopularityRecommender().fit(history, as_of=data.window.as_of).popularity()
+        known = _popularity(data, history).popularity()
         known = known[known.index.isin(model.products)]
         unknown = catalogue.loc[~catalogue["product_id"].isin(model.products), "product_id"].to_numpy()
         by_catalogue = content_neighbours(catalogue, unknown, known, k).assign(source="catalogue")

@@ -25,6 +25,11 @@ EXTRACTS = {
     "risk/extract_chargebacks": {"end": datetime(2026, 7, 1)},
     "recommendations/extract_interactions": {"start": datetime(2026, 1, 1), "end": datetime(2026, 7, 1)},
     "recommendations/extract_purchases": {"start": datetime(2026, 6, 1), "end": datetime(2026, 7, 1)},
+    "recommendations/extract_interaction_parts": {
+        "start": datetime(2026, 1, 1),
+        "end": datetime(2026, 7, 1),
+        "split": datetime(2026, 6, 24),
+    },
     "recommendations/extract_active_customers": {"start": datetime(2026, 6, 1), "end": datetime(2026, 7, 1)},
     "recommendations/extract_products": {"end": datetime(2026, 7, 1)},
 }

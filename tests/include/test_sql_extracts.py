@@ -189,6 +189,26 @@ def test_extract_purchases_lists_each_bought_pair_once(shop) -> None:
     _same(actual, expected, ["customer_id", "product_id"])
 
 
+def test_one_read_of_the_window_gives_the_training_holdout_and_history_reads(shop) -> None:
+    """The recommendations extract reads the events once and splits in memory: what it stages
+    equals three separate reads of the training window, the holdout and the whole window."""
+    from include.pipeline.recommendations import split_interactions
+
+    split = START + timedelta(days=4, hours=7)  # pairs on both sides, and on the edge below
+    parts = _extract("recommendations/extract_interaction_parts", {**WINDOW, "split": split})
+    assert set(parts["part"]) == {0, 1}
+    train, holdout, history = split_interactions(parts)
+    pairs = ["customer_id", "product_id"]
+    expected_train = _extract("recommendations/extract_interactions", {"start": START, "end": split})
+    expected_holdout = _extract("recommendations/extract_purchases", {"start": split, "end": END})
+    expected_history = _extract("recommendations/extract_interactions", WINDOW)
+    assert history.duplicated(pairs).sum() == 0
+    assert len(history) < len(parts), "some pairs must lie on both sides of the split"
+    _same(train, expected_train, pairs)
+    _same(holdout, expected_holdout, pairs)
+    _same(history, expected_history, pairs)
+
+
 def test_extract_active_customers_are_new_sign_ups_and_customers_with_events(shop) -> None:
     customers = shop["customers"]
     signed_up = customers[

@@ -265,6 +265,23 @@ def test_popularity_counts_recent_purchases_back_from_as_of_not_from_the_newest_
     assert PopularityRecommender().fit(interactions).top_products(1)["product_id"].tolist() == [30]
 
 
+def test_popularity_ranking_staged_once_recommends_as_the_fitted_model() -> None:
+    """Scoring shards rebuild popularity from the ranking the extract staged, without fitting
+    it again (or its co-purchase neighbours): the rebuilt model must recommend the same."""
+    interactions, _ = planted_shop()
+    fitted = PopularityRecommender().fit(interactions, as_of=CUTOFF)
+    rebuilt = PopularityRecommender.from_ranking(fitted.ranking())
+    customers = interactions["customer_id"].unique()[:50]
+    pd.testing.assert_frame_equal(
+        rebuilt.recommend(interactions, customers, K), fitted.recommend(interactions, customers, K)
+    )
+    pd.testing.assert_frame_equal(rebuilt.top_products(K), fitted.top_products(K))
+    pd.testing.assert_series_equal(rebuilt.popularity(), fitted.popularity())
+    ranking_only = PopularityRecommender(neighbours=0).fit(interactions, as_of=CUTOFF)
+    pd.testing.assert_frame_equal(ranking_only.ranking(), fitted.ranking())
+    assert ranking_only.similar_products(K).empty
+
+
 def test_recency_weights_halve_every_half_life_and_never_grow() -> None:
     as_of = pd.Timestamp("2025-03-01")
     frame = pd.DataFrame(

@@ -84,6 +84,10 @@ class PopularityRecommender(ArrayRecommender):
         self._score = recent_purchases + weight / (weight.max() + 1.0)
         self._order = np.lexsort((products, -weight, -recent_purchases))
 
+        if not self.neighbours:  # the ranking alone (as scoring's fallback needs)
+            self._neighbour_idx = np.zeros((len(products), 0), np.int32)
+            self._neighbour_score = np.zeros((len(products), 0))
+            return
         # Co-purchases: customers who interacted with product i and purchased product j.
         interacted = history.weights.copy()
         interacted.data = np.ones_like(interacted.data)
@@ -102,6 +106,26 @@ class PopularityRecommender(ArrayRecommender):
             len(products),
             time.perf_counter() - started,
         )
+
+    def ranking(self) -> pd.DataFrame:
+        """Every known product, most popular first: product_id, score (see `from_ranking`)."""
+        self._check_fitted()
+        return pd.DataFrame({"product_id": self.products[self._order], "score": self._score[self._order]})
+
+    @classmethod
+    def from_ranking(cls, ranking: pd.DataFrame) -> PopularityRecommender:
+        """The ranking of a fitted popularity model (`ranking()`), without its similar products:
+        fitted once per run, staged, and used by every scoring shard."""
+        model = cls(neighbours=0)
+        ids = ranking["product_id"].to_numpy(np.int64)
+        model._products = np.sort(ids)
+        model._order = index_of(model._products, ids)
+        model._score = np.empty(len(ids))
+        model._score[model._order] = ranking["score"].to_numpy(np.float64)
+        model._neighbour_idx = np.zeros((len(ids), 0), np.int32)
+        model._neighbour_score = np.zeros((len(ids), 0))
+        model.fitted = {"products": len(ids), "from_ranking": True}
+        return model
 
     def popularity(self) -> pd.Series:
         """The popularity score of every product, by product id."""

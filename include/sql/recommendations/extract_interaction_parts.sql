@@ -1,0 +1,21 @@
+-- The interactions of [start, end) in one read, cut in two at split: one row per (customer,
+-- product, part), part 0 before split and 1 from it on, with the weighted strength of interest
+-- (view 1, add to cart 3, purchase 5), the number of purchases and the last interaction.
+-- The training window, the holdout purchases and the whole history are all cut from it in
+-- memory (include/pipeline/recommendations.py). Quarantined events are left out.
+SELECT customer_id,
+       product_id,
+       CASE WHEN event_at >= :split THEN 1 ELSE 0 END AS part,
+       SUM(CASE event_type
+               WHEN 'view' THEN 1.0
+               WHEN 'add_to_cart' THEN 3.0
+               WHEN 'purchase' THEN 5.0
+               ELSE 0.0
+           END) AS weight,
+       SUM(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS purchases,
+       MAX(event_at) AS last_at
+FROM events
+WHERE event_at >= :start AND event_at < :end
+  AND NOT EXISTS (SELECT 1 FROM data_quality_quarantine q
+                  WHERE q.table_name = 'events' AND q.record_id = events.event_id)
+GROUP BY 1, 2, 3;

@@ -1,4 +1,8 @@
-"""The medium shop in PostgreSQL that the medium-size benchmarks run on (database `shopflow_bench`)."""
+"""A simulated shop in its own PostgreSQL database, for the benchmarks that run at shop size.
+
+`medium_shop` keeps the database `shopflow_bench` (the medium shop) that several benchmarks
+share; `shop_database` builds any preset into any database.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +15,32 @@ import sqlalchemy as sa
 DATABASE = "shopflow_bench"
 
 
-def medium_shop(admin_url: str, *, days: int, keep: bool) -> tuple[sa.Engine, date, float | None]:
-    """Point the warehouse connection at `shopflow_bench` and build `days` of the medium shop
+def shop_database(
+    admin_url: str, *, preset: str, database: str, days: int, keep: bool
+) -> tuple[sa.Engine, date, float | None]:
+    """Point the warehouse connection at `database` and build `days` of the `preset` shop
     there, or reuse the shop it holds when `keep`. Returns the engine, the last simulated day
-    and the build time (None when reused)."""
+    and the build time in seconds (None when reused)."""
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    url = admin.url.set(database=DATABASE).render_as_string(hide_password=False)
+    url = admin.url.set(database=database).render_as_string(hide_password=False)
     os.environ["AIRFLOW_CONN_WAREHOUSE"] = url
     from include import simulator, warehouse
 
     with admin.connect() as conn:
-        exists = conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'").first()
+        exists = conn.exec_driver_sql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'").first()
         if exists and not keep:
-            conn.exec_driver_sql(f"DROP DATABASE {DATABASE} WITH (FORCE)")
+            conn.exec_driver_sql(f"DROP DATABASE {database} WITH (FORCE)")
         if not exists or not keep:
-            conn.exec_driver_sql(f"CREATE DATABASE {DATABASE}")
+            conn.exec_driver_sql(f"CREATE DATABASE {database}")
     engine = warehouse.get_engine(url)
     last = simulator.last_simulated_day(engine) if keep else None
     if last is not None:
         return engine, last, None
     started = time.perf_counter()
-    simulator.build_shop(engine, "medium", days, replace=True)
+    simulator.build_shop(engine, preset, days, replace=True)
     return engine, simulator.last_simulated_day(engine), time.perf_counter() - started
+
+
+def medium_shop(admin_url: str, *, days: int, keep: bool) -> tuple[sa.Engine, date, float | None]:
+    """The medium shop in `shopflow_bench` (see `shop_database`)."""
+    return shop_database(admin_url, preset="medium", database=DATABASE, days=days, keep=keep)

@@ -302,6 +302,20 @@ PRESETS: dict[str, ShopPreset] = {
         takeovers_per_day=9.8,
         fraud_device_pool=60,
     ),
+    # Twice the medium shop: checks that time and memory grow linearly with the shop.
+    "large": ShopPreset(
+        name="large",
+        initial_customers=146_000,
+        initial_products=32_800,
+        new_customers_per_day=600.0,
+        new_products_per_day=80.0,
+        sessions_per_day=24_000,
+        views_per_session=3.2,
+        checkout_share=0.75,
+        fraud_accounts_per_day=39.0,
+        takeovers_per_day=19.6,
+        fraud_device_pool=120,
+    ),
 }
 
 

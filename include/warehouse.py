@@ -360,8 +360,74 @@ def read_frame(
             )
     dialect = dialect_name(conn)
     text = sql if sql is not None else load_sql(name, dialect, identifiers)
-    frame = pd.read_sql_query(sa.text(text), conn, params=bind_params(params, dialect))
+    frame = _read_copy(conn, text, bind_params(params, dialect)) if dialect == "postgresql" else None
+    if frame is None:
+        frame = pd.read_sql_query(sa.text(text), conn, params=bind_params(params, dialect))
     return _parse_timestamps(frame, parse_dates)
+
+
+def _copy_types() -> dict[int, Any]:
+    """PostgreSQL type OIDs -> the Arrow type their COPY text is read as."""
+    import pyarrow as pa
+
+    integer, floating = pa.int64(), pa.float64()
+    return {
+        16: pa.bool_(),
+        20: integer,
+        21: integer,
+        23: integer,
+        700: floating,
+        701: floating,
+        1700: floating,  # numeric: floats, as the models use them (not Decimal objects)
+        1082: pa.date32(),
+        1114: pa.timestamp("us"),
+        25: pa.string(),
+        1043: pa.string(),
+    }
+
+
+def _read_copy(conn: sa.Connection, text: str, params: Mapping[str, Any]) -> pd.DataFrame | None:
+    """A single SELECT's rows through `COPY (...) TO STDOUT`, parsed by Arrow's CSV reader:
+    several times faster than fetching rows as Python objects. None (read it the usual way)
+    when the result has a column of a type not mapped here, such as timestamptz."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    statements = split_statements(text)
+    if len(statements) != 1:
+        return None
+    (statement,) = statements
+    # psycopg binds COPY's parameters on the client, in its own %(name)s style.
+    statement = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
+    used = {k: v for k, v in params.items() if f"%({k})s" in statement}
+    types = _copy_types()
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM (\n{statement}\n) AS result LIMIT 0", used)
+        columns = [(column.name, column.type_code) for column in cursor.description]
+        if any(oid not in types for _, oid in columns):
+            return None
+        schema = pa.schema([(name, types[oid]) for name, oid in columns])
+        buffer = io.BytesIO()
+        with cursor.copy(f"COPY (\n{statement}\n) TO STDOUT (FORMAT csv)", used) as copy:
+            for block in copy:
+                buffer.write(block)
+    if buffer.tell() == 0:
+        return schema.empty_table().to_pandas()
+    buffer.seek(0)
+    table = pa_csv.read_csv(
+        buffer,
+        read_options=pa_csv.ReadOptions(column_names=schema.names),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=schema,
+            # COPY writes NULL unquoted and an empty text as "".
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    )
+    return table.to_pandas()
 
 
 def read_frame_chunks(

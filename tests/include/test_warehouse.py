@@ -407,3 +407,41 @@ def test_a_typo_in_a_sqlite_path_fails_instead_of_creating_a_database(tmp_path) 
     warehouse.create_schema(warehouse.get_engine(url))  # building a warehouse creates the file
     with warehouse.get_engine(url).connect() as conn:
         assert warehouse.table_exists("published_tables", conn=conn)
+
+
+def test_postgresql_reads_through_copy_give_the_frame_row_fetching_gives(postgres_warehouse_url: str) -> None:
+    """read_frame streams PostgreSQL results with COPY: nulls, empty texts, booleans, numerics,
+    dates, percent signs, casts and bound parameters come back as pandas reads them row by row."""
+    sql = """
+SELECT * FROM (VALUES
+    (1, 'a', 1.5::numeric, true, date '2026-06-01', timestamp '2026-06-01 10:00:00', '50%'),
+    (2, '', NULL, false, NULL, timestamp '2026-06-02 11:30:15.250000', 'x::y'),
+    (NULL, NULL, 2.25::numeric, NULL, date '2026-06-03', NULL, '"quoted", text')
+) AS t (n, label, amount, flag, day, seen_at, note)
+WHERE COALESCE(n, 0) < :limit AND '1'::int = 1
+ORDER BY n NULLS LAST"""
+    engine = warehouse.get_engine(postgres_warehouse_url)
+    with engine.connect() as conn:
+        copied = warehouse._read_copy(conn, sql, {"limit": 5})
+        fetched = pd.read_sql_query(sa.text(sql), conn, params={"limit": 5})
+        assert copied is not None, "every column type here is read through COPY"
+        assert copied["label"].tolist()[:2] == ["a", ""] and copied["label"].isna().tolist() == [
+            False,
+            False,
+            True,
+        ]
+        assert copied["flag"].tolist()[:2] == [True, False]
+        assert copied["amount"].tolist()[0] == 1.5 and np.isnan(copied["amount"].iloc[1])
+        fetched["amount"] = fetched["amount"].astype(float)
+        pd.testing.assert_frame_equal(copied, fetched, check_dtype=False)
+        assert warehouse.read_frame(sql=sql, params={"limit": 2}, conn=conn)["n"].dropna().tolist() == [1]
+        # A column type COPY is not read as (timestamptz here) falls back to fetching rows.
+        zoned = "SELECT timestamptz '2026-06-01 10:00:00+02' AS at"
+        assert warehouse._read_copy(conn, zoned, {}) is None
+        assert warehouse.read_frame(sql=zoned, conn=conn)["at"].iloc[0] == pd.Timestamp(
+            "2026-06-01 08:00:00", tz="UTC"
+        )
+        empty = warehouse.read_frame(
+            sql=sql.replace("< :limit", "< :limit - 10"), params={"limit": 5}, conn=conn
+        )
+        assert empty.empty and list(empty.columns) == list(fetched.columns)

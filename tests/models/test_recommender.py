@@ -565,3 +565,29 @@ def test_evaluate_recommender_without_evaluable_customers_fails_clearly() -> Non
     holdout = pd.DataFrame({"customer_id": [1, 2], "product_id": [10, 10]})
     with pytest.raises(ValueError, match="no holdout customer can be evaluated"):
         holdout_customers(history, holdout)
+
+
+def test_item_knn_neighbours_block_by_block_are_the_exact_top_cosines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sparse product computed in row blocks, each pruned to its top n, keeps exactly the
+    n most cosine-similar other products of each product (positive similarity only)."""
+    import scipy.sparse as sp
+
+    from include.models.recommender import base
+
+    monkeypatch.setattr(base, "SCORING_MAX_CELLS", 7 * 300)  # blocks of 7 products, 43 of them
+    rng = np.random.default_rng(3)
+    matrix = sp.random(500, 300, density=0.03, random_state=rng, format="csr") * 4.0
+    indices, scores = base.cosine_neighbours(matrix, 12)
+    dense = matrix.toarray()
+    norms = np.linalg.norm(dense, axis=0)
+    cosine = (dense.T @ dense) / np.outer(np.where(norms > 0, norms, 1), np.where(norms > 0, norms, 1))
+    np.fill_diagonal(cosine, 0.0)
+    for product in range(300):
+        positive = np.flatnonzero(cosine[product] > 1e-12)
+        expected = np.sort(cosine[product, positive])[::-1][:12]
+        kept = scores[product][np.isfinite(scores[product])]
+        np.testing.assert_allclose(kept, expected, rtol=1e-9)
+        np.testing.assert_allclose(cosine[product, indices[product, : len(kept)]], kept, rtol=1e-9)
+        assert product not in indices[product, : len(kept)]

@@ -470,6 +470,36 @@ def _copy_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _arrow_table(frame: pd.DataFrame) -> Any:
+    """The frame as an Arrow table to render as CSV (several times faster than pandas), or
+    None when a column does not convert cleanly (mixed Python objects): pandas renders it."""
+    import pyarrow as pa
+
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    plain = (
+        pa.types.is_integer,
+        pa.types.is_floating,
+        pa.types.is_boolean,
+        pa.types.is_string,
+        pa.types.is_large_string,
+    )
+    for field in table.schema:
+        if pa.types.is_timestamp(field.type):
+            if field.type.tz is not None:
+                return None
+            continue
+        if not any(check(field.type) for check in plain):
+            return None
+    # Timestamps to the microsecond, as PostgreSQL stores them.
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            table = table.set_column(i, field.name, table.column(i).cast(pa.timestamp("us"), safe=False))
+    return table
+
+
 def _sqlite_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Datetimes as sortable text, missing values as None, numpy scalars as Python ones."""
     import pandas as pd
@@ -492,20 +522,32 @@ def write_frame(frame: pd.DataFrame, table: str, *, conn: sa.Connection | None =
     columns = ", ".join(check_column(c) for c in frame.columns)
     if dialect_name(conn) == "postgresql":
         ready = _copy_ready(frame)
+        arrow = _arrow_table(ready)
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor:
-            copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '{COPY_NULL}')"
-            with cursor.copy(copy_sql) as copy:
-                for start in range(0, len(ready), WRITE_BATCH_ROWS):
-                    buffer = io.StringIO()
-                    ready.iloc[start : start + WRITE_BATCH_ROWS].to_csv(
-                        buffer,
-                        header=False,
-                        index=False,
-                        na_rep=COPY_NULL,
-                        date_format=TIMESTAMP_FORMAT,
-                    )
-                    copy.write(buffer.getvalue())
+            if arrow is not None:
+                # Arrow quotes every text and leaves a null unquoted and empty: CSV's NULL.
+                import pyarrow.csv as pa_csv
+
+                options = pa_csv.WriteOptions(include_header=False)
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                    for batch in arrow.to_batches(max_chunksize=WRITE_BATCH_ROWS):
+                        buffer = io.BytesIO()
+                        pa_csv.write_csv(batch, buffer, options)
+                        copy.write(buffer.getbuffer())
+            else:
+                copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '{COPY_NULL}')"
+                with cursor.copy(copy_sql) as copy:
+                    for start in range(0, len(ready), WRITE_BATCH_ROWS):
+                        buffer = io.StringIO()
+                        ready.iloc[start : start + WRITE_BATCH_ROWS].to_csv(
+                            buffer,
+                            header=False,
+                            index=False,
+                            na_rep=COPY_NULL,
+                            date_format=TIMESTAMP_FORMAT,
+                        )
+                        copy.write(buffer.getvalue())
     else:
         marks = ", ".join("?" for _ in frame.columns)
         insert = f"INSERT INTO {table} ({columns}) VALUES ({marks})"

@@ -275,8 +275,16 @@ def _select(url: str, sql: str) -> pd.DataFrame:
         return warehouse.read_frame(sql=sql, conn=conn)
 
 
-def test_write_then_read_round_trips_values_nulls_and_timestamps(warehouse_url: str) -> None:
+@pytest.mark.parametrize("render", ["arrow", "pandas"])
+def test_write_then_read_round_trips_values_nulls_and_timestamps(
+    warehouse_url: str, render: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's COPY input is rendered by Arrow, or by pandas for a frame Arrow cannot
+    take (mixed Python objects): both load the same values."""
     frame = _orders()
+    assert warehouse._arrow_table(warehouse._copy_ready(frame)) is not None, "Arrow takes these types"
+    if render == "pandas":
+        monkeypatch.setattr(warehouse, "_arrow_table", lambda _frame: None)
     assert warehouse.write_frame(frame, "orders") == 3
 
     back = _select(warehouse_url, f"SELECT {', '.join(frame.columns)} FROM orders ORDER BY order_id")

@@ -90,6 +90,13 @@ class Model(abc.ABC):
         a model always trains from scratch."""
         return False
 
+    def tune_like(self, evaluated: Model) -> None:
+        """Before a refit: take what `evaluated` (the candidate the gate judged: the same
+        configuration, fitted on the data before the holdout) chose from its own data, such as
+        a regularisation strength, so the refit serves what was judged rather than choosing
+        again. By default a model chooses nothing from its data."""
+        return None
+
     # ---- what subclasses provide
 
     @abc.abstractmethod

@@ -326,6 +326,7 @@ class Lifecycle(abc.ABC):
         the model, its version and its folder."""
         winner = gate.winner
         model = catalogue.model_class(self.family, winner.candidate)(**winner.params)
+        model.tune_like(catalogue.load_model(Path(winner.artifact), family=self.family))
         self._warm_start(model, data, evaluated=False)
         rows = self.fit(model, data, full=True)
         version = registry.new_version(self.family, winner.candidate, run_id, role=registry.REFIT_ROLE)

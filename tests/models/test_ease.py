@@ -40,6 +40,33 @@ def test_ease_chooses_l2_on_the_validation_split_and_records_it() -> None:
     assert given.fitted["l2"] == 7.5 and "validation_ndcg" not in given.fitted
 
 
+def test_an_ease_refit_uses_the_l2_its_evaluated_candidate_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refit serves the λ the gate judged (relative to its own XᵀX) instead of searching
+    the grid again on the whole window."""
+    from include.models.recommender import ease
+
+    history, _ = planted_shop()
+    as_of = history["last_at"].max()
+    candidate = EASERecommender(validation_days=10).fit(history, as_of=as_of)
+    factor = candidate.fitted["l2_factor"]
+    assert factor in [pytest.approx(f) for f in ease.EASE_L2_GRID]
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the refit searched the grid again")
+
+    monkeypatch.setattr(ease, "choose_l2", no_search)
+    refit = EASERecommender(validation_days=10)
+    refit.tune_like(candidate)
+    more = history.assign(weight=history["weight"] * 2.0)  # another window: another XᵀX scale
+    refit.fit(more, as_of=as_of)
+    assert refit.fitted["l2_factor"] == pytest.approx(factor)
+    assert refit.fitted["l2"] != pytest.approx(candidate.fitted["l2"])
+    assert refit.fitted["l2_from"] == "evaluated candidate"
+    # Without an evaluated candidate (or with another kind of model) it searches as before.
+    with pytest.raises(AssertionError, match="searched the grid"):
+        EASERecommender(validation_days=10).fit(history, as_of=as_of)
+
+
 def test_ease_models_only_the_most_interacted_products_and_keeps_a_sparse_model() -> None:
     history, _ = planted_shop()
     model = EASERecommender(l2=10.0, max_products=30, neighbours=5).fit(history)

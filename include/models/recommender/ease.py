@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from include.models.base import Model
 from include.models.recommender.base import PURCHASE_WEIGHT, History, build_history, top_k_dense
 from include.models.recommender.baselines import NeighbourRecommender
 
@@ -91,6 +92,15 @@ class EASERecommender(NeighbourRecommender):
         self.validation_days = int(validation_days)
         if self.l2 < 0 or self.max_products < 2:
             raise ValueError("EASE needs l2 >= 0 and max_products >= 2")
+        # λ as a multiple of the mean diagonal of XᵀX, taken from the evaluated candidate.
+        self._l2_factor: float | None = None
+
+    def tune_like(self, evaluated: Model) -> None:
+        """A refit uses the λ (relative to its own XᵀX) its evaluated candidate chose on the
+        validation split, instead of searching the grid again on the whole window."""
+        factor = evaluated.fitted.get("l2_factor") if isinstance(evaluated, EASERecommender) else None
+        if not self.l2 and factor:
+            self._l2_factor = float(factor)
 
     def _input(self, weights: sp.csr_matrix) -> sp.csr_matrix:
         return weights.log1p()
@@ -102,7 +112,13 @@ class EASERecommender(NeighbourRecommender):
         matrix = self._input(history.weights)[:, kept]
         gram = (matrix.T @ matrix).toarray()
         scale = float(np.mean(np.diag(gram))) or 1.0
-        l2 = self.l2 or self._choose_l2(interactions, as_of, kept, scale)
+        if self.l2:
+            l2 = self.l2
+        elif self._l2_factor:
+            l2 = self._l2_factor * scale
+            self.fitted["l2_from"] = "evaluated candidate"
+        else:
+            l2 = self._choose_l2(interactions, as_of, kept, scale)
         weights = ease_weights(gram, l2)
         idx, values = strongest(weights, self.neighbours)
         width = idx.shape[1]
@@ -111,7 +127,7 @@ class EASERecommender(NeighbourRecommender):
         self._neighbour_idx[kept] = kept[idx]
         self._neighbour_score[kept] = np.where(values != 0, values, -np.inf)
         self._set_prior(history)
-        self.fitted.update({"l2": l2, "modelled_products": len(kept)})
+        self.fitted.update({"l2": l2, "l2_factor": l2 / scale, "modelled_products": len(kept)})
         log.info(
             "ease fitted on %d interactions, %d of %d products, l2 %.3g, in %.1fs",
             len(interactions),

@@ -46,7 +46,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_medium_recs import prepare_airflow  # noqa: E402
-from medium_shop import shop_database  # noqa: E402
+from medium_shop import reset_outputs, shop_database  # noqa: E402
 
 # The risk DAG on 91 days of shop: labels at 35 days, three weeks of holdout (as make demo).
 RISK_CONF = {"maturity_days": 35, "holdout_days": 21}
@@ -205,25 +205,6 @@ def raw_scoring(n_customers: int, n_products: int, k: int = 10, batch: int = 409
 
 
 # --------------------------------------------------------------------------------- running
-
-
-def reset_outputs(engine: sa.Engine) -> None:
-    """Forget models, published versions and validation results of an earlier run of a kept
-    shop; the source rows stay."""
-    from include import warehouse
-
-    with warehouse.transaction(engine) as conn:
-        published = conn.execute(
-            sa.text(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'public' AND strpos(table_name, '__v') > 0"
-            )
-        ).scalars()
-        for table in list(published):
-            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-        for table in ("model_versions", "published_tables", "data_quality_runs", "data_quality_quarantine"):
-            if warehouse.table_exists(table, conn):
-                conn.exec_driver_sql(f"DELETE FROM {table}")
 
 
 def bench_size(size: str, args: argparse.Namespace, sampler: MemorySampler) -> dict:

@@ -29,8 +29,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-
 
 def prepare_airflow() -> None:
     home = Path(tempfile.mkdtemp(prefix="shopflow-bench-airflow-"))
@@ -125,24 +123,11 @@ def main() -> int:
 
     os.environ["SHOPFLOW_VAR_DIR"] = tempfile.mkdtemp(prefix="shopflow-bench-var-")
     prepare_airflow()
-    from medium_shop import medium_shop
-
-    from include import warehouse
+    from medium_shop import medium_shop, reset_outputs
 
     engine, last, build_seconds = medium_shop(args.admin_url, days=91, keep=args.keep)
     if build_seconds is None:
-        # A kept shop: forget earlier models and published tables, keep the source rows.
-        with warehouse.transaction(engine) as conn:
-            published = conn.execute(
-                sa.text(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = 'public' AND strpos(table_name, '__v') > 0"
-                )
-            ).scalars()
-            for table in list(published):
-                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-            for table in ("model_versions", "published_tables"):
-                conn.exec_driver_sql(f"DELETE FROM {table}")
+        reset_outputs(engine)
     print(f"shop ready (last day {last}); built in {build_seconds}", flush=True)
     # Night one ends a day before the last simulated day, night two on it.
     second = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)

@@ -44,3 +44,22 @@ def shop_database(
 def medium_shop(admin_url: str, *, days: int, keep: bool) -> tuple[sa.Engine, date, float | None]:
     """The medium shop in `shopflow_bench` (see `shop_database`)."""
     return shop_database(admin_url, preset="medium", database=DATABASE, days=days, keep=keep)
+
+
+def reset_outputs(engine: sa.Engine) -> None:
+    """Forget models, published versions and validation results of an earlier run of a kept
+    shop; the source rows stay."""
+    from include import warehouse
+
+    with warehouse.transaction(engine) as conn:
+        published = conn.execute(
+            sa.text(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'public' AND strpos(table_name, '__v') > 0"
+            )
+        ).scalars()
+        for table in list(published):
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+        for table in ("model_versions", "published_tables", "data_quality_runs", "data_quality_quarantine"):
+            if warehouse.table_exists(table, conn):
+                conn.exec_driver_sql(f"DELETE FROM {table}")

@@ -32,7 +32,6 @@ import io
 import logging
 import os
 import platform
-import re
 import sys
 import tempfile
 import threading
@@ -121,18 +120,13 @@ def run_night(dag_id: str, as_of: datetime, sampler: MemorySampler) -> dict:
 # ------------------------------------------------------------------------------ raw limits
 
 
-def _copy_sql(sql_name: str, params: dict) -> tuple[str, dict]:
-    """A warehouse query as `COPY (...) TO STDOUT` with psycopg's named parameters."""
+def raw_copy_to(engine: sa.Engine, sql_name: str, params: dict) -> tuple[int, float]:
+    """Rows and seconds of streaming a query's result through COPY TO, parsing nothing."""
     from include import warehouse
 
     (text,) = warehouse.split_statements(warehouse.load_sql(sql_name, "postgresql"))
-    text = re.sub(r"(?<!:):(\w+)", r"%(\1)s", text.strip().rstrip(";"))
-    return f"COPY (\n{text}\n) TO STDOUT", params
-
-
-def raw_copy_to(engine: sa.Engine, sql_name: str, params: dict) -> tuple[int, float]:
-    """Rows and seconds of streaming a query's result through COPY TO, parsing nothing."""
-    statement, bound = _copy_sql(sql_name, params)
+    query, bound = warehouse.copy_query(text, warehouse.bind_params(params, "postgresql"))
+    statement = f"COPY (\n{query}\n) TO STDOUT"
     started = time.perf_counter()
     rows = 0
     with engine.connect() as conn:
@@ -214,7 +208,7 @@ def bench_size(size: str, args: argparse.Namespace, sampler: MemorySampler) -> d
     if build_seconds is None:
         reset_outputs(engine)
     counts = {
-        table: int(pd_scalar(engine, f"SELECT COUNT(*) FROM {table}"))
+        table: int(scalar(engine, f"SELECT COUNT(*) FROM {table}"))
         for table in ("customers", "products", "events", "orders")
     }
     print(f"[{size}] shop ready: last day {last}, built in {build_seconds}, {counts}", flush=True)
@@ -232,7 +226,7 @@ def bench_size(size: str, args: argparse.Namespace, sampler: MemorySampler) -> d
     return {"counts": counts, "build": build_seconds, "nights": nights, "raw": raw}
 
 
-def pd_scalar(engine: sa.Engine, sql: str) -> int:
+def scalar(engine: sa.Engine, sql: str) -> int:
     with engine.connect() as conn:
         return conn.exec_driver_sql(sql).scalar_one()
 
@@ -249,7 +243,7 @@ def raw_limits(engine: sa.Engine, as_of: datetime, night: dict) -> dict:
             seconds += s
         dag = "recommendations" if task == "extract_interactions" else "order_risk"
         out[task] = {"rows": rows, "raw": seconds, "task": night[dag]["tasks"][task]["seconds"]}
-    current = pd_scalar(
+    current = scalar(
         engine,
         "SELECT physical_table FROM published_tables WHERE is_current = 1 AND table_name = 'recommendations'",
     )
@@ -260,8 +254,8 @@ def raw_limits(engine: sa.Engine, as_of: datetime, night: dict) -> dict:
         "raw": seconds,
         "task": recs["publish_recommendations"]["seconds"],
     }
-    customers = pd_scalar(engine, f"SELECT COUNT(DISTINCT customer_id) FROM {current}")
-    products = pd_scalar(engine, "SELECT COUNT(*) FROM products")
+    customers = scalar(engine, f"SELECT COUNT(DISTINCT customer_id) FROM {current}")
+    products = scalar(engine, "SELECT COUNT(*) FROM products")
     out["score_customers"] = {
         "rows": customers,
         "raw": raw_scoring(customers, products),

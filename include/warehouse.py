@@ -360,10 +360,18 @@ def read_frame(
             )
     dialect = dialect_name(conn)
     text = sql if sql is not None else load_sql(name, dialect, identifiers)
-    frame = _read_copy(conn, text, bind_params(params, dialect)) if dialect == "postgresql" else None
+    bound = bind_params(params, dialect)
+    frame = _read_copy(conn, text, bound) if dialect == "postgresql" else None
     if frame is None:
-        frame = pd.read_sql_query(sa.text(text), conn, params=bind_params(params, dialect))
+        frame = pd.read_sql_query(sa.text(text), conn, params=bound)
     return _parse_timestamps(frame, parse_dates)
+
+
+def copy_query(statement: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """One SELECT with `:name` parameters in psycopg's `%(name)s` style, which is how psycopg
+    binds COPY's parameters (on the client), and the parameters it uses."""
+    statement = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.strip().rstrip(";").replace("%", "%%"))
+    return statement, {k: v for k, v in params.items() if f"%({k})s" in statement}
 
 
 def _copy_types() -> dict[int, Any]:
@@ -396,10 +404,7 @@ def _read_copy(conn: sa.Connection, text: str, params: Mapping[str, Any]) -> pd.
     statements = split_statements(text)
     if len(statements) != 1:
         return None
-    (statement,) = statements
-    # psycopg binds COPY's parameters on the client, in its own %(name)s style.
-    statement = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement.replace("%", "%%"))
-    used = {k: v for k, v in params.items() if f"%({k})s" in statement}
+    statement, used = copy_query(statements[0], params)
     types = _copy_types()
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:
@@ -486,17 +491,14 @@ def _arrow_table(frame: pd.DataFrame) -> Any:
         pa.types.is_string,
         pa.types.is_large_string,
     )
-    for field in table.schema:
+    for i, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type):
             if field.type.tz is not None:
                 return None
-            continue
-        if not any(check(field.type) for check in plain):
-            return None
-    # Timestamps to the microsecond, as PostgreSQL stores them.
-    for i, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type) and field.type.unit == "ns":
+            # To the microsecond, as PostgreSQL stores them.
             table = table.set_column(i, field.name, table.column(i).cast(pa.timestamp("us"), safe=False))
+        elif not any(check(field.type) for check in plain):
+            return None
     return table
 
 

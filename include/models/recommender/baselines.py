@@ -85,8 +85,7 @@ class PopularityRecommender(ArrayRecommender):
         self._order = np.lexsort((products, -weight, -recent_purchases))
 
         if not self.neighbours:  # the ranking alone (as scoring's fallback needs)
-            self._neighbour_idx = np.zeros((len(products), 0), np.int32)
-            self._neighbour_score = np.zeros((len(products), 0))
+            self._without_neighbours()
             return
         # Co-purchases: customers who interacted with product i and purchased product j.
         interacted = history.weights.copy()
@@ -107,6 +106,11 @@ class PopularityRecommender(ArrayRecommender):
             time.perf_counter() - started,
         )
 
+    def _without_neighbours(self) -> None:
+        """No similar products: each known product keeps an empty list."""
+        self._neighbour_idx = np.zeros((len(self.products), 0), np.int32)
+        self._neighbour_score = np.zeros((len(self.products), 0))
+
     def ranking(self) -> pd.DataFrame:
         """Every known product, most popular first: product_id, score (see `from_ranking`)."""
         self._check_fitted()
@@ -122,8 +126,7 @@ class PopularityRecommender(ArrayRecommender):
         model._order = index_of(model._products, ids)
         model._score = np.empty(len(ids))
         model._score[model._order] = ranking["score"].to_numpy(np.float64)
-        model._neighbour_idx = np.zeros((len(ids), 0), np.int32)
-        model._neighbour_score = np.zeros((len(ids), 0))
+        model._without_neighbours()
         model.fitted = {"products": len(ids), "from_ranking": True}
         return model
 

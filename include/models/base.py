@@ -22,7 +22,7 @@ import inspect
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -90,11 +90,11 @@ class Model(abc.ABC):
         a model always trains from scratch."""
         return False
 
-    def tune_like(self, evaluated: Model) -> None:
-        """Before a refit: take what `evaluated` (the candidate the gate judged: the same
-        configuration, fitted on the data before the holdout) chose from its own data, such as
-        a regularisation strength, so the refit serves what was judged rather than choosing
-        again. By default a model chooses nothing from its data."""
+    def tune_like(self, evaluated: Mapping[str, Any]) -> None:
+        """Before a refit: take from `evaluated` (the `fitted` record of the candidate the gate
+        judged: the same configuration, fitted on the data before the holdout) what it chose
+        from its own data, such as a regularisation strength, so the refit serves what was
+        judged rather than choosing again. By default a model chooses nothing from its data."""
         return None
 
     # ---- what subclasses provide

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from include import registry
 from include.models import catalogue
+from include.models.base import read_meta
 from include.pipeline.refs import GateOutcome, ServingModel, Staged, TrainedCandidate
 from include.promotion import CHAMPION, GateSettings, Statistic
 
@@ -326,7 +327,7 @@ class Lifecycle(abc.ABC):
         the model, its version and its folder."""
         winner = gate.winner
         model = catalogue.model_class(self.family, winner.candidate)(**winner.params)
-        model.tune_like(catalogue.load_model(Path(winner.artifact), family=self.family))
+        model.tune_like(read_meta(Path(winner.artifact))["fitted"])
         self._warm_start(model, data, evaluated=False)
         rows = self.fit(model, data, full=True)
         version = registry.new_version(self.family, winner.candidate, run_id, role=registry.REFIT_ROLE)

@@ -56,7 +56,7 @@ def test_an_ease_refit_uses_the_l2_its_evaluated_candidate_chose(monkeypatch: py
 
     monkeypatch.setattr(ease, "choose_l2", no_search)
     refit = EASERecommender(validation_days=10)
-    refit.tune_like(candidate)
+    refit.tune_like(candidate.fitted)
     more = history.assign(weight=history["weight"] * 2.0)  # another window: another XᵀX scale
     refit.fit(more, as_of=as_of)
     assert refit.fitted["l2_factor"] == pytest.approx(factor)

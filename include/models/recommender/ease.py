@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from include.models.base import Model
 from include.models.recommender.base import PURCHASE_WEIGHT, History, build_history, top_k_dense
 from include.models.recommender.baselines import NeighbourRecommender
 
@@ -95,10 +95,10 @@ class EASERecommender(NeighbourRecommender):
         # λ as a multiple of the mean diagonal of XᵀX, taken from the evaluated candidate.
         self._l2_factor: float | None = None
 
-    def tune_like(self, evaluated: Model) -> None:
+    def tune_like(self, evaluated: Mapping[str, Any]) -> None:
         """A refit uses the λ (relative to its own XᵀX) its evaluated candidate chose on the
         validation split, instead of searching the grid again on the whole window."""
-        factor = evaluated.fitted.get("l2_factor") if isinstance(evaluated, EASERecommender) else None
+        factor = evaluated.get("l2_factor")
         if not self.l2 and factor:
             self._l2_factor = float(factor)
 

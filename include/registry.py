@@ -92,6 +92,18 @@ def comparable(champion: Champion | None, holdout_start: datetime) -> bool:
     return True
 
 
+def latest_evaluated(model_name: str, candidate: str, holdout_start: datetime) -> tuple[str, Path] | None:
+    """The version and folder of `candidate`'s latest evaluated model that stopped learning
+    at or before `holdout_start` (so it has not seen a holdout starting then), or None."""
+    frame = warehouse.read_frame(
+        "registry/select_latest_evaluated",
+        {"model_name": model_name, "candidate": candidate, "holdout_start": holdout_start},
+    )
+    if frame.empty:
+        return None
+    return frame["model_version"].iloc[0], Path(frame["artifact_uri"].iloc[0])
+
+
 def record_version(
     *,
     model_version: str,

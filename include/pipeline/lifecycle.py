@@ -125,7 +125,7 @@ class Lifecycle(abc.ABC):
         """
         data = Staged.from_dict(staged)
         model = catalogue.model_class(self.family, candidate)(**(params or {}))
-        self._warm_start(model, data, evaluated=True)
+        self._warm_start(model, data)
         rows = self.fit(model, data, full=False)
         version = registry.new_version(self.family, candidate, run_id)
         directory = registry.artifact_dir(self.family, version)
@@ -300,27 +300,35 @@ class Lifecycle(abc.ABC):
         log.info("Serving %s (%s): %s", serving.model_version, serving.candidate, serving.reason)
         return serving.to_dict()
 
-    def _warm_start(self, model: Model, data: Staged, *, evaluated: bool) -> None:
-        """Offer `model` the champion of the same candidate to start from.
+    def _warm_start(self, model: Model, data: Staged) -> None:
+        """Offer a candidate its own latest evaluated version to start from.
 
-        A candidate (judged on tonight's holdout) may start only from the champion's evaluated
-        candidate, which stopped learning before tonight's holdout begins; starting from the
-        refit, which has seen most of that holdout, would leak it into the gate. A refit starts
-        from the serving refit.
+        Only a version that stopped learning before tonight's holdout begins: starting from
+        anything that has seen part of that holdout (a refit, or a candidate of a later
+        holdout) would leak it into the gate. The model decides whether it can use it.
         """
+        previous = registry.latest_evaluated(self.family, model.name, data.holdout_start)
+        if previous is not None:
+            self._offer(model, previous[1])
+
+    def _warm_start_refit(self, model: Model, winner: TrainedCandidate) -> None:
+        """Offer a refit (trained on the whole window) the serving refit of the same candidate,
+        else tonight's evaluated winner: both learned from data inside tonight's window."""
         champion = registry.current_champion(self.family)
-        if champion is None or champion.candidate != model.name:
+        if champion is not None and champion.candidate == model.name and self._offer(model, champion.artifact_dir):
             return
-        if evaluated and not registry.comparable(champion, data.holdout_start):
-            return
-        directory = champion.evaluated_artifact_dir if evaluated else champion.artifact_dir
+        self._offer(model, Path(winner.artifact))
+
+    def _offer(self, model: Model, directory: Path) -> bool:
         try:
             previous = catalogue.load_model(directory, family=self.family)
         except (FileNotFoundError, ValueError) as error:
-            log.warning("No warm start for %s: %s", model.name, error)
-            return
+            log.warning("No warm start for %s from %s: %s", model.name, directory, error)
+            return False
         if model.warm_start(previous):
             log.info("%s starts from %s", model.name, directory)
+            return True
+        return False
 
     def _refit(self, gate: GateOutcome, data: Staged, run_id: str) -> tuple[Model, str, Path]:
         """Fit the winner's configuration on the whole window, save, record, promote; returns
@@ -328,7 +336,7 @@ class Lifecycle(abc.ABC):
         winner = gate.winner
         model = catalogue.model_class(self.family, winner.candidate)(**winner.params)
         model.tune_like(read_meta(Path(winner.artifact))["fitted"])
-        self._warm_start(model, data, evaluated=False)
+        self._warm_start_refit(model, winner)
         rows = self.fit(model, data, full=True)
         version = registry.new_version(self.family, winner.candidate, run_id, role=registry.REFIT_ROLE)
         directory = registry.artifact_dir(self.family, version)

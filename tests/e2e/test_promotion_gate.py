@@ -81,26 +81,45 @@ def test_with_no_champion_and_no_skill_nothing_is_published(tiny_shop: str) -> N
     assert json.loads(runs["comparison"].iloc[0])["decision"]["reason"].startswith("nothing to serve")
 
 
-def test_the_next_night_starts_the_tensorflow_champion_from_its_weights(tiny_shop: str) -> None:
-    """Night one trains tf_next_item from scratch and promotes it. Night two's candidate starts
-    from the champion's evaluated candidate (which stopped learning before tonight's holdout),
-    and its refit from the serving refit."""
-    conf = {**RECS_CONF, "candidates": ["tf_next_item"]}
+def test_the_next_night_starts_every_candidate_from_its_own_last_evaluated_version(tiny_shop: str) -> None:
+    """Night two's candidates start from their own night-one candidates (which stopped
+    learning before tonight's holdout), champion or not: the TensorFlow model from its
+    weights, EASE from its λ. The serving refit starts warm too."""
+    conf = {**RECS_CONF, "candidates": ["ease", "tf_next_item"]}
     run_dag("recommendations", logical_date=AS_OF, conf=conf)
-    first = registry.current_champion("recommender")
-    assert first is not None and first.candidate == "tf_next_item"
-    assert _fitted(first.evaluated_artifact_dir)["warm_generation"] == 0
+    first = _candidates()
+    assert _fitted(first["tf_next_item"])["warm_generation"] == 0
+    assert _fitted(first["ease"])["l2_generation"] == 0
+    champion = registry.current_champion("recommender")
+    assert champion is not None and champion.candidate in ("ease", "tf_next_item")
 
     next_night = (AS_OF + timedelta(days=1)).date().isoformat()
     run_dag("recommendations", logical_date=AS_OF + timedelta(days=1), conf={**conf, "as_of": next_night})
+    second = _candidates()
+    tf = _fitted(second["tf_next_item"])
+    assert tf["warm_generation"] == 1
+    assert tf["warm_from_as_of"] == _fitted(first["tf_next_item"])["as_of"]
+    ease = _fitted(second["ease"])
+    assert (ease["l2_from"], ease["l2_generation"]) == ("previous version", 1)
+    assert ease["l2_factor"] == pytest.approx(_fitted(first["ease"])["l2_factor"])
+
+    serving = registry.current_champion("recommender")
+    if serving.model_version != champion.model_version:  # a new refit serves: it started warm
+        refit = _fitted(serving.artifact_dir)
+        if serving.candidate == "tf_next_item":
+            assert refit["warm_generation"] >= 1 and refit["warm_from_as_of"]
+        else:
+            assert refit["l2_from"] == "evaluated candidate"
+
+
+def _candidates() -> dict:
+    """The newest evaluated version of each recommender candidate: its folder."""
     runs = registry.history("recommender")
-    tonight = runs[(runs["candidate"] == "tf_next_item") & (runs["role"] == "candidate")].iloc[0]
-    candidate = _fitted(registry.artifact_dir("recommender", tonight["model_version"]))
-    assert candidate["warm_generation"] == 1
-    assert candidate["warm_from_as_of"] == _fitted(first.evaluated_artifact_dir)["as_of"]
-    second = registry.current_champion("recommender")
-    if second.model_version != first.model_version:  # refreshed: the refit started warm too
-        assert _fitted(second.artifact_dir)["warm_from_as_of"] == _fitted(first.artifact_dir)["as_of"]
+    runs = runs[runs["role"] == "candidate"].sort_values("trained_at")
+    return {
+        row.candidate: registry.artifact_dir("recommender", row.model_version)
+        for row in runs.itertuples()
+    }
 
 
 def _fitted(directory) -> dict:

@@ -148,3 +148,24 @@ def test_an_older_model_versions_table_gains_the_new_columns(warehouse_url: str)
     _record("rec-2")
     history = registry.history("recommender").set_index("model_version")
     assert history.loc["old-1", "role"] == "candidate"
+
+
+def test_the_latest_evaluated_version_a_candidate_may_start_from(warehouse_url: str) -> None:
+    """A candidate starts from its own latest evaluated version that stopped learning before
+    tonight's holdout, never from a refit or from one that has seen the holdout."""
+    day = timedelta(days=1)
+    _record("knn-old", holdout_start_at=HOLDOUT_START - 2 * day)
+    _record("knn-new", holdout_start_at=HOLDOUT_START - day)
+    _record("knn-later", holdout_start_at=HOLDOUT_START + day)
+    _record("knn-new-refit", role=registry.REFIT_ROLE, refit_of="knn-new", holdout_start_at=HOLDOUT_START)
+    _record("ease-1", candidate="ease", holdout_start_at=HOLDOUT_START)
+    _record("risk-knn", model_name="order_risk", holdout_start_at=HOLDOUT_START)
+
+    assert registry.latest_evaluated("recommender", "item_knn", HOLDOUT_START) == (
+        "knn-new",
+        registry.artifact_dir("recommender", "knn-new"),
+    )
+    assert registry.latest_evaluated("recommender", "item_knn", HOLDOUT_START + day)[0] == "knn-later"
+    assert registry.latest_evaluated("recommender", "ease", HOLDOUT_START)[0] == "ease-1"
+    assert registry.latest_evaluated("recommender", "item_knn", HOLDOUT_START - 3 * day) is None
+    assert registry.latest_evaluated("recommender", "tf_next_item", HOLDOUT_START) is None

@@ -67,6 +67,48 @@ def test_an_ease_refit_uses_the_l2_its_evaluated_candidate_chose(monkeypatch: py
         EASERecommender(validation_days=10).fit(history, as_of=as_of)
 
 
+def test_a_warm_started_ease_reuses_the_previous_l2_and_searches_again_every_so_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The next night's EASE takes the λ factor its previous version chose (one solve instead
+    of a grid search); after `search_every - 1` nights in a row it searches again."""
+    from include.models.recommender import ease
+    from include.models.recommender.baselines import ItemKNNRecommender
+
+    history, _ = planted_shop()
+    as_of = history["last_at"].max()
+    previous = EASERecommender(validation_days=10, search_every=3).fit(history, as_of=as_of)
+    assert previous.fitted["l2_generation"] == 0
+    searches = []
+    real_choose = ease.choose_l2
+    monkeypatch.setattr(ease, "choose_l2", lambda *a, **k: searches.append(1) or real_choose(*a, **k))
+
+    more = history.assign(weight=history["weight"] * 2.0)
+    warm = EASERecommender(validation_days=10, search_every=3)
+    assert warm.warm_start(previous)
+    warm.fit(more, as_of=as_of)
+    assert searches == []
+    assert warm.fitted["l2_factor"] == pytest.approx(previous.fitted["l2_factor"])
+    assert warm.fitted["l2"] != pytest.approx(previous.fitted["l2"])
+    assert (warm.fitted["l2_from"], warm.fitted["l2_generation"]) == ("previous version", 1)
+
+    again = EASERecommender(validation_days=10, search_every=3)
+    assert again.warm_start(warm)  # second night in a row
+    third = EASERecommender(validation_days=10, search_every=3)
+    third.fitted = {**warm.fitted, "l2_generation": 2}
+    assert not EASERecommender(validation_days=10, search_every=3).warm_start(third), "the third searches"
+    # Another configuration, a fixed λ or another kind of model: no warm start.
+    assert not EASERecommender(validation_days=5, search_every=3).warm_start(previous)
+    assert not EASERecommender(l2=3.0, validation_days=10, search_every=3).warm_start(previous)
+    assert not EASERecommender(validation_days=10, search_every=3).warm_start(ItemKNNRecommender())
+    # A refit takes the evaluated candidate's λ; a warm start does not replace it.
+    refit = EASERecommender(validation_days=10, search_every=3)
+    refit.tune_like(warm.fitted)
+    assert not refit.warm_start(previous)
+    EASERecommender(validation_days=10, search_every=3).fit(history, as_of=as_of)
+    assert searches == [1], "without a previous version the grid is searched"
+
+
 def test_ease_models_only_the_most_interacted_products_and_keeps_a_sparse_model() -> None:
     history, _ = planted_shop()
     model = EASERecommender(l2=10.0, max_products=30, neighbours=5).fit(history)

@@ -8,7 +8,9 @@ solve, so this implementation
 - models at most `max_products` products, the most interacted-with (the rest are recommended
   only through popularity), and solves by Cholesky in float32;
 - chooses λ on a validation split *inside* the training window (the purchases of its last
-  `validation_days`, predicted from the interactions before them) unless `l2` is given;
+  `validation_days`, predicted from the interactions before them) unless `l2` is given; a
+  warm start (the previous night's EASE) reuses the λ that one chose, relative to tonight's
+  XᵀX, and searches again every `search_every`-th night in a row;
 - keeps the `neighbours` largest weights per product, so the saved model is sparse and is
   scored like item-kNN.
 
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from include.models.base import Model
 from include.models.recommender.base import PURCHASE_WEIGHT, History, build_history, top_k_dense
 from include.models.recommender.baselines import NeighbourRecommender
 
@@ -44,6 +47,9 @@ EASE_VALIDATION_DAYS = 7
 EASE_VALIDATION_CUSTOMERS = 5000
 EASE_VALIDATION_K = 10
 EASE_SEED = 11
+# A warm-started EASE reuses the λ its previous version chose; every this-many-th night in a
+# row it searches the grid again (1: always search).
+EASE_SEARCH_EVERY = 7
 
 
 def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
@@ -85,15 +91,21 @@ class EASERecommender(NeighbourRecommender):
         neighbours: int = EASE_NEIGHBOURS,
         validation_days: int = EASE_VALIDATION_DAYS,
         half_life_days: float = 0.0,
+        search_every: int = EASE_SEARCH_EVERY,
     ) -> None:
         super().__init__(neighbours, half_life_days)
         self.l2 = float(l2)  # 0: choose on the validation split
         self.max_products = int(max_products)
         self.validation_days = int(validation_days)
-        if self.l2 < 0 or self.max_products < 2:
-            raise ValueError("EASE needs l2 >= 0 and max_products >= 2")
-        # λ as a multiple of the mean diagonal of XᵀX, taken from the evaluated candidate.
+        self.search_every = int(search_every)
+        if self.l2 < 0 or self.max_products < 2 or self.search_every < 1:
+            raise ValueError("EASE needs l2 >= 0, max_products >= 2 and search_every >= 1")
+        # λ as a multiple of the mean diagonal of XᵀX, taken from another version (the evaluated
+        # candidate for a refit, the previous night's for a warm start): where from, and how
+        # many nights in a row λ has been reused.
         self._l2_factor: float | None = None
+        self._l2_from = ""
+        self._l2_generation = 0
 
     def tune_like(self, evaluated: Mapping[str, Any]) -> None:
         """A refit uses the λ (relative to its own XᵀX) its evaluated candidate chose on the
@@ -101,6 +113,24 @@ class EASERecommender(NeighbourRecommender):
         factor = evaluated.get("l2_factor")
         if not self.l2 and factor:
             self._l2_factor = float(factor)
+            self._l2_from = "evaluated candidate"
+            self._l2_generation = int(evaluated.get("l2_generation", 0))
+
+    def warm_start(self, previous: Model) -> bool:
+        """Reuse the λ factor `previous` (an EASE of the same configuration, fitted on earlier
+        data) chose, unless λ is fixed or already taken from the evaluated candidate, or λ has
+        been reused `search_every - 1` nights in a row (then the grid is searched again)."""
+        if self.l2 or self._l2_factor or not isinstance(previous, EASERecommender):
+            return False
+        if previous.params() != self.params():
+            log.info("ease: no warm start, the previous model has another configuration")
+            return False
+        factor = previous.fitted.get("l2_factor")
+        generation = int(previous.fitted.get("l2_generation", 0)) + 1
+        if not factor or generation >= self.search_every:
+            return False
+        self._l2_factor, self._l2_from, self._l2_generation = float(factor), "previous version", generation
+        return True
 
     def _input(self, weights: sp.csr_matrix) -> sp.csr_matrix:
         return weights.log1p()
@@ -116,9 +146,10 @@ class EASERecommender(NeighbourRecommender):
             l2 = self.l2
         elif self._l2_factor:
             l2 = self._l2_factor * scale
-            self.fitted["l2_from"] = "evaluated candidate"
+            self.fitted["l2_from"] = self._l2_from
         else:
             l2 = self._choose_l2(interactions, as_of, kept, scale)
+            self._l2_generation = 0
         weights = ease_weights(gram, l2)
         idx, values = strongest(weights, self.neighbours)
         width = idx.shape[1]
@@ -127,7 +158,14 @@ class EASERecommender(NeighbourRecommender):
         self._neighbour_idx[kept] = kept[idx]
         self._neighbour_score[kept] = np.where(values != 0, values, -np.inf)
         self._set_prior(history)
-        self.fitted.update({"l2": l2, "l2_factor": l2 / scale, "modelled_products": len(kept)})
+        self.fitted.update(
+            {
+                "l2": l2,
+                "l2_factor": l2 / scale,
+                "l2_generation": self._l2_generation,
+                "modelled_products": len(kept),
+            }
+        )
         log.info(
             "ease fitted on %d interactions, %d of %d products, l2 %.3g, in %.1fs",
             len(interactions),

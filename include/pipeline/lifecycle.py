@@ -315,7 +315,11 @@ class Lifecycle(abc.ABC):
         """Offer a refit (trained on the whole window) the serving refit of the same candidate,
         else tonight's evaluated winner: both learned from data inside tonight's window."""
         champion = registry.current_champion(self.family)
-        if champion is not None and champion.candidate == model.name and self._offer(model, champion.artifact_dir):
+        if (
+            champion is not None
+            and champion.candidate == model.name
+            and self._offer(model, champion.artifact_dir)
+        ):
             return
         self._offer(model, Path(winner.artifact))
 

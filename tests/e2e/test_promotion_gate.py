@@ -117,8 +117,7 @@ def _candidates() -> dict:
     runs = registry.history("recommender")
     runs = runs[runs["role"] == "candidate"].sort_values("trained_at")
     return {
-        row.candidate: registry.artifact_dir("recommender", row.model_version)
-        for row in runs.itertuples()
+        row.candidate: registry.artifact_dir("recommender", row.model_version) for row in runs.itertuples()
     }
 
 

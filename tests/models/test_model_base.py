@@ -22,6 +22,7 @@ NON_DEFAULT_PARAMS = {
         "neighbours": 20,
         "validation_days": 3,
         "half_life_days": 3.0,
+        "search_every": 2,
     },
     ("recommender", "random"): {"seed": 3, "half_life_days": 3.0},
     ("recommender", "tf_next_item"): {

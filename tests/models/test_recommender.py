@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from include.models.catalogue import candidate_names, load_model, model_class
-from include.models.recommender.base import Recommender, recency_weights
+from include.models.recommender.base import Recommender, build_history, recency_weights
 from include.models.recommender.baselines import ItemKNNRecommender, PopularityRecommender, RandomRecommender
 from include.models.recommender.evaluation import evaluate_recommender, holdout_customers
 from include.models.recommender.tf_next_item import TFNextItemRecommender
@@ -450,7 +450,6 @@ def test_tf_examples_predict_a_purchase_from_the_days_before_it() -> None:
         }
     )
     model = TFNextItemRecommender(max_history=4)
-    from include.models.recommender.base import build_history
 
     model._products = np.array([10, 11, 12, 13, 14])
     history = build_history(interactions, model.products)
@@ -591,3 +590,32 @@ def test_item_knn_neighbours_block_by_block_are_the_exact_top_cosines(
         np.testing.assert_allclose(kept, expected, rtol=1e-9)
         np.testing.assert_allclose(cosine[product, indices[product, : len(kept)]], kept, rtol=1e-9)
         assert product not in indices[product, : len(kept)]
+
+
+@pytest.mark.parametrize("name", ["item_knn", "ease"])
+def test_neighbour_scoring_ranks_as_the_plain_dense_computation(name, shop) -> None:
+    """The in-place float32 scoring ranks as the plain float64 formula does: positive scores
+    first, by score, then every other product by popularity, never a purchased product."""
+    history, _ = shop
+    model = model_class("recommender", name)(neighbours=4).fit(history)  # few positive scores
+    customers = history["customer_id"].unique()[:300]
+    # Half the customers with their whole history, half with one product: some have fewer
+    # than k positive scores and are filled by popularity.
+    short = history[history["customer_id"].isin(customers[150:])].groupby("customer_id").head(1)
+    history = pd.concat([history[history["customer_id"].isin(customers[:150])], short])
+    batch = build_history(history, model.products, customers)
+    indices, scores = model._top_k(batch, K)
+
+    raw = (model._input(batch.weights) @ model.similarity.astype(np.float64)).toarray()
+    keys = np.where(raw > 0, raw, model._prior)
+    keys[batch.purchased.toarray()] = -np.inf
+    chosen = np.take_along_axis(keys, indices, axis=1)
+    kth = -np.sort(-keys, axis=1)[:, K - 1]
+    # Every chosen product is at least as good as the k-th best (up to float32 rounding) ...
+    assert (chosen >= kth[:, None] - 1e-5).all()
+    # ... in order, with the model's score where it is positive and 0 where popularity fills.
+    assert (np.diff(chosen, axis=1) <= 1e-5).all()
+    np.testing.assert_allclose(scores, np.maximum(chosen, 0.0), rtol=1e-5, atol=1e-6)
+    assert not np.take_along_axis(batch.purchased.toarray(), indices, axis=1).any()
+    positives = (raw > 0).sum(axis=1)
+    assert positives.min() < K < positives.max(), "both cases occur"

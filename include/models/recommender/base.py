@@ -181,14 +181,21 @@ def batch_rows(n_products: int) -> int:
 
 def top_k_dense(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the k largest keys per row, best first."""
-    k = min(k, keys.shape[1])
-    if k == 0:
-        return np.zeros((keys.shape[0], 0), np.int64), np.zeros((keys.shape[0], 0))
     # Selecting the k smallest of -keys, not the k largest of keys: numpy's selection is many
     # times slower the second way when most keys tie (a sparse model scores most products 0).
-    part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+    indices, values = top_k_smallest(-keys, k)
+    return indices, -values
+
+
+def top_k_smallest(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the k smallest keys per row, smallest first (ties: the
+    order argpartition leaves them in)."""
+    k = min(k, keys.shape[1])
+    if k == 0:
+        return np.zeros((keys.shape[0], 0), np.int64), np.zeros((keys.shape[0], 0), keys.dtype)
+    part = np.argpartition(keys, k - 1, axis=1)[:, :k]
     part_keys = np.take_along_axis(keys, part, axis=1)
-    order = np.argsort(-part_keys, axis=1, kind="stable")
+    order = np.argsort(part_keys, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_keys, order, axis=1)
 
 

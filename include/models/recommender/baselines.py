@@ -18,6 +18,7 @@ from include.models.recommender.base import (
     cosine_neighbours,
     index_of,
     top_k_dense,
+    top_k_smallest,
     top_neighbours,
 )
 
@@ -203,23 +204,37 @@ class NeighbourRecommender(ArrayRecommender):
 
     @property
     def similarity(self) -> sp.csr_matrix:
-        """The sparse product x product matrix of kept neighbour weights."""
+        """The sparse product x product matrix of kept neighbour weights (float32)."""
         if self._similarity is None:
             n_products = len(self.products)
             valid = np.isfinite(self._neighbour_score)
             rows = np.broadcast_to(np.arange(n_products)[:, None], valid.shape)[valid]
             self._similarity = sp.csr_matrix(
-                (self._neighbour_score[valid], (rows, self._neighbour_idx[valid])),
+                (self._neighbour_score[valid].astype(np.float32), (rows, self._neighbour_idx[valid])),
                 shape=(n_products, n_products),
             )
         return self._similarity
 
     def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
-        weights, purchased = batch.weights, batch.purchased
-        scores = (self._input(weights) @ self.similarity).toarray()
-        keys = np.where(scores > 0, scores, self._prior)
-        keys[purchased.toarray()] = -np.inf
-        indices, top = top_k_dense(keys, k)
+        # Keys are negated so the best are the smallest (see top_k_dense): -score where the
+        # score is positive, else -prior, in (0, 1), so the rest follow by popularity. The
+        # sparse product is turned into keys before it is made dense, in float32, in place:
+        # its stored positive cells become -score - (-prior), every other cell 0, and adding
+        # -prior to every cell of the dense array then gives the key of each.
+        scores = self._input(batch.weights).astype(np.float32) @ self.similarity
+        neg_prior = (-self._prior).astype(np.float32)
+        positive = scores.data > 0
+        offset = neg_prior.take(scores.indices)
+        offset += scores.data
+        np.negative(offset, out=offset)
+        offset *= positive
+        scores.data = offset
+        keys = scores.toarray()
+        keys += neg_prior
+        purchased = batch.purchased
+        keys[np.repeat(np.arange(purchased.shape[0]), np.diff(purchased.indptr)), purchased.indices] = np.inf
+        indices, top = top_k_smallest(keys, k)
+        top = -top.astype(np.float64)
         return indices, np.where(np.isfinite(top), np.maximum(top, 0.0), -np.inf)
 
     def similar_products(self, k: int) -> pd.DataFrame:

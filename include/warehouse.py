@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -208,8 +209,23 @@ def _engine_for(url: str) -> sa.Engine:
         else:
             engine = sa.create_engine(url, connect_args={"timeout": 60})
         _prepare_sqlite(engine)
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    _forget_pool_in_forks(engine)
+    return engine
+
+
+def _forget_pool_in_forks(engine: sa.Engine) -> None:
+    """A forked process (an Airflow task process, a worker) opens connections of its own: it
+    drops the pooled ones it inherited without closing them, which would close the parent's."""
+    reference = weakref.ref(engine)
+
+    def forget() -> None:
+        inherited = reference()
+        if inherited is not None:
+            inherited.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)
 
 
 def get_engine(url: str | None = None) -> sa.Engine:

@@ -453,3 +453,29 @@ ORDER BY n NULLS LAST"""
             sql=sql.replace("< :limit", "< :limit - 10"), params={"limit": 5}, conn=conn
         )
         assert empty.empty and list(empty.columns) == list(fetched.columns)
+
+
+def test_a_forked_process_opens_its_own_warehouse_connections(postgres_warehouse_url: str) -> None:
+    """A task process forked from one that used the warehouse (as Airflow forks its task
+    processes) must not talk through the parent's pooled connection."""
+    import os
+
+    engine = warehouse.get_engine(postgres_warehouse_url)
+    backend = "SELECT pg_backend_pid()"
+    with engine.connect() as conn:
+        parent = conn.exec_driver_sql(backend).scalar_one()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave without any clean-up
+        try:
+            with warehouse.get_engine(postgres_warehouse_url).connect() as conn:
+                os.write(write, str(conn.exec_driver_sql(backend).scalar_one()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = int(os.read(read, 64) or -1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child not in (-1, parent)
+    with engine.connect() as conn:  # the parent's pooled connection still works
+        assert conn.exec_driver_sql(backend).scalar_one() == parent

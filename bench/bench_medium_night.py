@@ -7,14 +7,14 @@
 For each size: builds 91 days of that shop preset into the database `shopflow_night_<size>`
 (reused with --keep), then runs two nights with `dag.test()`: warehouse_validation,
 recommendations and order_risk on the day before the last simulated day (every model trained
-from scratch), then the three again on the last day (the recommender's TensorFlow candidate
-warm-starts from the night before when it is champion; risk candidates retrain).
+from scratch), then the three again on the last day (each recommender candidate starts from its
+own version of the night before: the TensorFlow one from its weights, EASE from its λ; risk
+candidates retrain).
 
-Per task it records the wall time (Airflow's task instance) and the peak resident memory of the
-process during the task, sampled every 50 ms. Every task runs in the same process, one after
-another, so a task's peak includes what earlier tasks left allocated (Airflow, TensorFlow, the
-allocator's pools): an upper bound of what the task needs alone; "added" is the peak minus the
-memory at the task's start.
+Each task runs in a process of its own, forked from the bench's (as an Airflow worker forks a
+task process from its supervisor), one after another. Per task it records the wall time
+(Airflow's task instance) and the peak resident memory of its process (the kernel's ru_maxrss,
+which includes what the process inherited at the fork).
 
 Raw limits, measured in the same run on the first night's data:
 - extract: `COPY (query) TO STDOUT` of each query the extract tasks run, beside the task;
@@ -28,13 +28,13 @@ Ratios are raw seconds / task seconds: 1.0 means the task runs at the raw limit.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import logging
 import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,43 +54,69 @@ DAGS = ("warehouse_validation", "recommendations", "order_risk")
 RAW_DIMENSIONS = 64
 
 
-class MemorySampler:
-    """Resident memory of this process every `interval` seconds, in a daemon thread."""
+class TaskProcesses:
+    """Runs every task of `dag.test()` in a forked process of its own and records the peak
+    resident memory of each (the kernel's accounting of the child, read when it ends)."""
 
-    def __init__(self, interval: float = 0.05) -> None:
-        self.interval = interval
-        self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def __init__(self) -> None:
+        self.peaks: dict[tuple[str, str, str, int], int] = {}
+        self.inherited = 0  # the largest resident memory of this process at a fork
 
-    @staticmethod
-    def rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    def __enter__(self) -> TaskProcesses:
+        import airflow.sdk.definitions.dag as dag_module
+        import airflow.sdk.execution_time.task_runner  # noqa: F401
+        import httpx
+        from airflow.sdk.execution_time.supervisor import in_process_api_server
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.time(), self.rss()))
-            time.sleep(self.interval)
+        # dag.test() talks to an execution API inside the process, which builds its versioned
+        # routes on its first request. Built and asked once here, every task process inherits
+        # it ready instead of spending seconds building it again (a real worker talks to a
+        # running server).
+        app = in_process_api_server().app
 
-    def __enter__(self) -> MemorySampler:
-        self._thread.start()
+        async def first_request() -> None:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://in-process") as client:
+                await client.get("/execution/health")
+
+        asyncio.run(first_request())
+        self._module, self._run_task = dag_module, dag_module._run_task
+        dag_module._run_task = self._run_forked
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._module._run_task = self._run_task
 
-    def during(self, start: float, end: float) -> tuple[int, int]:
-        """(peak, first sample) between two epoch seconds."""
-        inside = [rss for t, rss in self.samples if start <= t <= end]
-        if not inside:
-            inside = [min(self.samples, key=lambda s: abs(s[0] - start))[1]]
-        return max(inside), inside[0]
+    def _run_forked(self, *, ti, task, run_triggerer: bool = False) -> None:
+        from airflow.utils.state import TaskInstanceState
+
+        self.inherited = max(self.inherited, rss())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                self._run_task(ti=ti, task=task, run_triggerer=run_triggerer)
+                code = 0
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status, usage = os.wait4(pid, 0)
+        self.peaks[(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)] = usage.ru_maxrss * 1024
+        if os.waitstatus_to_exitcode(status) != 0:  # it died before recording its end
+            ti.set_state(TaskInstanceState.FAILED)
 
 
-def run_night(dag_id: str, as_of: datetime, sampler: MemorySampler) -> dict:
-    """Run one DAG for the night ending at `as_of`; per task: seconds, peak and added bytes."""
+def rss() -> int:
+    """Resident memory of this process in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_night(dag_id: str, as_of: datetime, processes: TaskProcesses) -> dict:
+    """Run one DAG for the night ending at `as_of`; per task: seconds and peak bytes."""
     from include.dag_runs import run_dag
 
     conf: dict = {} if dag_id == "warehouse_validation" else {"as_of": as_of.date().isoformat()}
@@ -107,12 +133,11 @@ def run_night(dag_id: str, as_of: datetime, sampler: MemorySampler) -> dict:
     for ti in dag_run.get_task_instances():
         if ti.start_date is None or ti.end_date is None:
             continue
-        seconds = (ti.end_date - ti.start_date).total_seconds()
-        peak, first = sampler.during(ti.start_date.timestamp(), ti.end_date.timestamp())
-        entry = tasks.setdefault(ti.task_id, {"seconds": 0.0, "peak": 0, "added": 0, "count": 0})
-        entry["seconds"] += seconds
-        entry["peak"] = max(entry["peak"], peak)
-        entry["added"] = max(entry["added"], peak - first)
+        entry = tasks.setdefault(ti.task_id, {"seconds": 0.0, "peak": 0, "count": 0})
+        entry["seconds"] += (ti.end_date - ti.start_date).total_seconds()
+        entry["peak"] = max(
+            entry["peak"], processes.peaks.get((dag_id, dag_run.run_id, ti.task_id, ti.map_index), 0)
+        )
         entry["count"] += 1
     return {"wall": wall, "tasks": tasks, "run_id": dag_run.run_id}
 
@@ -201,7 +226,7 @@ def raw_scoring(n_customers: int, n_products: int, k: int = 10, batch: int = 409
 # --------------------------------------------------------------------------------- running
 
 
-def bench_size(size: str, args: argparse.Namespace, sampler: MemorySampler) -> dict:
+def bench_size(size: str, args: argparse.Namespace, processes: TaskProcesses) -> dict:
     engine, last, build_seconds = shop_database(
         args.admin_url, preset=size, database=f"shopflow_night_{size}", days=args.days, keep=args.keep
     )
@@ -218,7 +243,7 @@ def bench_size(size: str, args: argparse.Namespace, sampler: MemorySampler) -> d
     for label, as_of in (("cold", first), ("warm", second)):
         nights[label] = {}
         for dag_id in DAGS:
-            result = run_night(dag_id, as_of, sampler)
+            result = run_night(dag_id, as_of, processes)
             nights[label][dag_id] = result
             print(f"[{size}] {label} {dag_id}: {result['wall']:.1f} s", flush=True)
         if label == "cold":
@@ -264,7 +289,23 @@ def raw_limits(engine: sa.Engine, as_of: datetime, night: dict) -> dict:
     return out
 
 
-def report(results: dict[str, dict], args: argparse.Namespace) -> str:
+# The stages whose growth with the shop the side-by-side table shows: (DAG, task).
+STAGES = (
+    ("warehouse_validation", "validate_events"),
+    ("recommendations", "extract_interactions"),
+    ("recommendations", "train_candidate"),
+    ("recommendations", "evaluate_candidates"),
+    ("recommendations", "serve_model"),
+    ("recommendations", "score_customers"),
+    ("recommendations", "publish_recommendations"),
+    ("order_risk", "extract_orders"),
+    ("order_risk", "train_candidate"),
+    ("order_risk", "serve_model"),
+    ("order_risk", "score_orders"),
+)
+
+
+def report(results: dict[str, dict], args: argparse.Namespace, inherited: int) -> str:
     gb = 1024**3
     sizes = list(results)
     lines = [
@@ -275,10 +316,10 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         "PostgreSQL 15 on the same machine (shared, so read single figures as shapes)",
         f"- shops: {args.days} days of each preset; night 1 trains every model from scratch, night 2 "
-        "(the next day) warm-starts the recommender's TensorFlow candidate when it is champion",
-        "- every task runs in one process with `dag.test()`, one after another; peak is the "
-        "process's resident memory during the task (an upper bound of the task alone), added is "
-        "the peak minus the memory at the task's start",
+        "(the next day) starts each recommender candidate from its own version of night 1",
+        "- every task runs in a process of its own, forked from the bench's (as an Airflow worker "
+        "forks its task processes), one after another; peak is that process's largest resident "
+        f"memory (ru_maxrss), which includes the {inherited / gb:.2f} GB it inherited at the fork",
         "",
         "| shop | " + " | ".join(sizes) + " |",
         "|---|" + "---|" * len(sizes),
@@ -310,22 +351,35 @@ def report(results: dict[str, dict], args: argparse.Namespace) -> str:
     lines.append(
         "| peak memory of any task (GB) | " + " | ".join(f"{peak[s] / gb:.2f}" for s in sizes) + " |"
     )
+    lines += [
+        "",
+        "## Growth: each stage on the cold night, side by side (seconds; peak GB)",
+        "",
+        "| DAG | task | " + " | ".join(f"{s} s | {s} GB" for s in sizes) + " |",
+        "|---|---|" + "---|---|" * len(sizes),
+    ]
+    for dag_id, task in STAGES:
+        cells = []
+        for s in sizes:
+            entry = results[s]["nights"]["cold"][dag_id]["tasks"].get(task)
+            cells += ["", ""] if entry is None else [f"{entry['seconds']:.1f}", f"{entry['peak'] / gb:.2f}"]
+        lines.append(f"| {dag_id} | {task} | " + " | ".join(cells) + " |")
     for s in sizes:
         lines += [
             "",
-            f"## {s}: tasks (seconds; peak / added memory in GB)",
+            f"## {s}: tasks (seconds; peak memory of the task's process in GB; mapped tasks: summed, largest)",
             "",
-            "| DAG | task | cold s | warm s | cold peak | cold added | warm peak | warm added |",
-            "|---|---|---|---|---|---|---|---|",
+            "| DAG | task | cold s | warm s | cold peak | warm peak |",
+            "|---|---|---|---|---|---|",
         ]
         cold, warm = results[s]["nights"]["cold"], results[s]["nights"]["warm"]
         for dag_id in DAGS:
             for task, c in cold[dag_id]["tasks"].items():
-                w = warm[dag_id]["tasks"].get(task, {"seconds": float("nan"), "peak": 0, "added": 0})
-                name = task if c["count"] == 1 else f"{task} (×{c['count']}, summed)"
+                w = warm[dag_id]["tasks"].get(task, {"seconds": float("nan"), "peak": 0})
+                name = task if c["count"] == 1 else f"{task} (×{c['count']})"
                 lines.append(
                     f"| {dag_id} | {name} | {c['seconds']:.1f} | {w['seconds']:.1f} | "
-                    f"{c['peak'] / gb:.2f} | {c['added'] / gb:.2f} | {w['peak'] / gb:.2f} | {w['added'] / gb:.2f} |"
+                    f"{c['peak'] / gb:.2f} | {w['peak'] / gb:.2f} |"
                 )
         lines += [
             "",
@@ -362,10 +416,10 @@ def main() -> int:
     os.environ["SHOPFLOW_VAR_DIR"] = tempfile.mkdtemp(prefix="shopflow-bench-var-")
     prepare_airflow()
     results = {}
-    with MemorySampler() as sampler:
+    with TaskProcesses() as processes:
         for size in args.sizes:
-            results[size] = bench_size(size, args, sampler)
-            text = report(results, args)
+            results[size] = bench_size(size, args, processes)
+            text = report(results, args, processes.inherited)
             Path(args.out).write_text(text)
     sys.stdout.write(text)
     return 0

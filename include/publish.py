@@ -36,11 +36,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Published table -> the DDL file that creates one version of it, and its key columns.
-PUBLISHED_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "recommendations": ("publish/create_recommendations", ("customer_id", "rank")),
-    "similar_products": ("publish/create_similar_products", ("product_id", "rank")),
-    "order_risk_scores": ("publish/create_order_risk_scores", ("order_id",)),
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """How one version of a published table is made: the DDL file that creates it (without
+    key or indexes), its key columns, and the file of its other indexes, if any. The key and
+    indexes are built after the rows are loaded: one sort each, instead of a b-tree insert
+    per row."""
+
+    ddl: str
+    key: tuple[str, ...]
+    indexes: str | None = None
+
+
+PUBLISHED_TABLES: dict[str, PublishedTable] = {
+    "recommendations": PublishedTable("publish/create_recommendations", ("customer_id", "rank")),
+    "similar_products": PublishedTable("publish/create_similar_products", ("product_id", "rank")),
+    "order_risk_scores": PublishedTable(
+        "publish/create_order_risk_scores", ("order_id",), "publish/index_order_risk_scores"
+    ),
 }
 # How long a publish waits for another publish of the same table to finish.
 LOCK_WAIT_SECONDS = 600.0
@@ -180,8 +195,13 @@ def _publish_locked(
     data_interval: tuple[datetime | None, datetime | None],
     summary: dict[str, Any] | None,
 ) -> Published:
-    """One publish, under the table's lock (see `publish`)."""
-    ddl, _key = PUBLISHED_TABLES[table]
+    """One publish, under the table's lock (see `publish`).
+
+    The table is created, loaded, keyed, audited and pointed at in one transaction: on
+    PostgreSQL the rows are loaded frozen (COPY FREEZE, allowed into a table created in the same
+    transaction), so no reader or vacuum has to visit them again to mark them visible.
+    """
+    spec = PUBLISHED_TABLES[table]
     with warehouse.transaction(engine) as conn:
         version = int(warehouse.scalar("publish/next_version", {"table_name": table}, conn=conn))
     physical = physical_name(table, version)
@@ -192,11 +212,12 @@ def _publish_locked(
         with warehouse.transaction(engine) as conn:
             # A leftover from a publish that died before it was recorded has no readers.
             warehouse.run_sql("publish/drop_table", conn=conn, identifiers=ids)
-            warehouse.run_sql(ddl, conn=conn, identifiers=ids)
-        for frame in frames:
-            with warehouse.transaction(engine) as conn:
-                loaded += warehouse.write_frame(frame, physical, conn=conn)
-        with warehouse.transaction(engine) as conn:
+            warehouse.run_sql(spec.ddl, conn=conn, identifiers=ids)
+            for frame in frames:
+                loaded += warehouse.write_frame(frame, physical, conn=conn, freeze=True)
+            _add_key(conn, physical, spec.key)  # fails on a duplicate key
+            if spec.indexes:
+                warehouse.run_sql(spec.indexes, conn=conn, identifiers=ids)
             counted = int(warehouse.scalar("publish/count_rows", conn=conn, identifiers=ids))
             if counted != loaded or counted == 0:
                 raise PublishError(
@@ -228,6 +249,17 @@ def _publish_locked(
 
     log.info("Published %s rows of %s as version %s (%s)", counted, table, version, physical)
     return Published(table, version, physical, counted)
+
+
+def _add_key(conn: sa.Connection, physical: str, key: tuple[str, ...]) -> None:
+    """The table's key over its loaded rows: a primary key on PostgreSQL, a unique index on
+    SQLite (which cannot add a primary key to an existing table)."""
+    columns = ", ".join(warehouse.check_column(c) for c in key)
+    table = warehouse.check_identifier(physical)
+    if warehouse.dialect_name(conn) == "postgresql":
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD PRIMARY KEY ({columns})")
+    else:
+        conn.exec_driver_sql(f"CREATE UNIQUE INDEX pk_{table} ON {table} ({columns})")
 
 
 def _point_readers(conn: sa.Connection, table: str, version: int) -> None:

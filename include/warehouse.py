@@ -529,18 +529,26 @@ def _sqlite_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out.astype(object).where(out.notna(), None)
 
 
-def write_frame(frame: pd.DataFrame, table: str, *, conn: sa.Connection | None = None) -> int:
-    """Append a frame to an existing table in bulk: COPY on PostgreSQL, executemany on SQLite."""
+def write_frame(
+    frame: pd.DataFrame, table: str, *, conn: sa.Connection | None = None, freeze: bool = False
+) -> int:
+    """Append a frame to an existing table in bulk: COPY on PostgreSQL, executemany on SQLite.
+
+    Args:
+        freeze: load the rows frozen on PostgreSQL (COPY FREEZE): only into a table created
+            in `conn`'s transaction; nothing changes on SQLite.
+    """
     check_identifier(table)
     if conn is None:
         with transaction() as own:
-            return write_frame(frame, table, conn=own)
+            return write_frame(frame, table, conn=own, freeze=freeze)
     if frame.empty:
         return 0
     columns = ", ".join(check_column(c) for c in frame.columns)
     if dialect_name(conn) == "postgresql":
         ready = _copy_ready(frame)
         arrow = _arrow_table(ready)
+        frozen = ", FREEZE" if freeze else ""
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor:
             if arrow is not None:
@@ -548,13 +556,14 @@ def write_frame(frame: pd.DataFrame, table: str, *, conn: sa.Connection | None =
                 import pyarrow.csv as pa_csv
 
                 options = pa_csv.WriteOptions(include_header=False)
-                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv{frozen})"
+                with cursor.copy(copy_sql) as copy:
                     for batch in arrow.to_batches(max_chunksize=WRITE_BATCH_ROWS):
                         buffer = io.BytesIO()
                         pa_csv.write_csv(batch, buffer, options)
                         copy.write(buffer.getbuffer())
             else:
-                copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '{COPY_NULL}')"
+                copy_sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '{COPY_NULL}'{frozen})"
                 with cursor.copy(copy_sql) as copy:
                     for start in range(0, len(ready), WRITE_BATCH_ROWS):
                         buffer = io.StringIO()

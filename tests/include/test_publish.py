@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from include import publish, warehouse
 from tests.conftest import ROOT
@@ -98,6 +99,52 @@ def test_duplicate_keys_fail_the_load_and_keep_previous(warehouse_url: str) -> N
     with pytest.raises(Exception):  # noqa: B017 - IntegrityError differs per driver
         publish.publish("recommendations", [doubled], run_id="r2")
     assert len(_read_view(warehouse_url)) == 9
+
+
+def test_a_published_version_has_its_key_and_indexes(warehouse_url: str) -> None:
+    """The key and indexes are built after the load: each published version must still have
+    them (a primary key on PostgreSQL, a unique index on SQLite), or readers scan."""
+    published = publish.publish("recommendations", [_recommendations(range(1, 4))], run_id="r1")
+    risk = pd.DataFrame(
+        {
+            "order_id": [1, 2],
+            "customer_id": [7, 8],
+            "ordered_at": [datetime(2026, 8, 29)] * 2,
+            "amount": [10.0, None],
+            "score": [0.1, 0.9],
+            "band": ["approve", "review"],
+            "reasons": ["[]", "[]"],
+            "model_version": ["risk-v1"] * 2,
+            "as_of": [datetime(2026, 8, 30)] * 2,
+        }
+    )
+    scored = publish.publish("order_risk_scores", [risk], run_id="r1")
+    engine = warehouse.get_engine(warehouse_url)
+    with engine.connect() as conn:
+        if warehouse.dialect_name(conn) == "postgresql":
+            query = (
+                "SELECT indexdef FROM pg_indexes WHERE tablename = :t ORDER BY indexname",
+                "SELECT contype FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)",
+            )
+            indexes = [
+                conn.execute(sa.text(query[0]), {"t": t}).scalars().all()
+                for t in (published.physical_table, scored.physical_table)
+            ]
+            assert conn.execute(sa.text(query[1]), {"t": published.physical_table}).scalars().all() == ["p"]
+            assert conn.execute(sa.text(query[1]), {"t": scored.physical_table}).scalars().all() == ["p"]
+        else:
+            indexes = [
+                conn.exec_driver_sql(
+                    f"SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = '{t}' ORDER BY name"
+                )
+                .scalars()
+                .all()
+                for t in (published.physical_table, scored.physical_table)
+            ]
+    assert len(indexes[0]) == 1 and "UNIQUE" in indexes[0][0] and "(customer_id, rank)" in indexes[0][0]
+    assert len(indexes[1]) == 2
+    assert any("UNIQUE" in i and "(order_id)" in i for i in indexes[1])
+    assert any("(band, ordered_at)" in i for i in indexes[1])
 
 
 def test_empty_result_is_not_published(warehouse_url: str) -> None:

@@ -1,7 +1,8 @@
 -- One published version of order risk scores, read by order and by the review queue
--- (band, newest first).
+-- (band, newest first): its key (order_id) and that index (index_order_risk_scores.sql) are
+-- built after the rows are loaded (include/publish.py).
 CREATE TABLE {table} (
-    order_id        BIGINT NOT NULL PRIMARY KEY,
+    order_id        BIGINT NOT NULL,
     customer_id     BIGINT NOT NULL,
     ordered_at      TIMESTAMP NOT NULL,
     amount          DOUBLE PRECISION,
@@ -11,4 +12,3 @@ CREATE TABLE {table} (
     model_version   TEXT NOT NULL,
     as_of           TIMESTAMP NOT NULL
 );
-CREATE INDEX ix_{table}_band_ordered_at ON {table} (band, ordered_at);

@@ -1,4 +1,5 @@
--- One published version of the recommendations: top-K products per active customer.
+-- One published version of the recommendations: top-K products per active customer. Its key
+-- (customer_id, rank) is built after the rows are loaded (include/publish.py).
 CREATE TABLE {table} (
     customer_id     BIGINT NOT NULL,
     rank            INTEGER NOT NULL,
@@ -6,6 +7,5 @@ CREATE TABLE {table} (
     score           DOUBLE PRECISION NOT NULL,
     source          TEXT NOT NULL,
     model_version   TEXT NOT NULL,
-    as_of           TIMESTAMP NOT NULL,
-    PRIMARY KEY (customer_id, rank)
+    as_of           TIMESTAMP NOT NULL
 );

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class PublishedTable:
     """How one version of a published table is made: the DDL file that creates it (without

@@ -64,6 +64,8 @@ NON_DEFAULT_PARAMS = {
         "patience": 1,
         "validation_fraction": 0.25,
         "seed": 9,
+        "warm_epochs": 3,
+        "cold_every": 2,
     },
 }
 MODELS = [(family, name) for family in catalogue.FAMILIES for name in catalogue.candidate_names(family)]

@@ -233,3 +233,44 @@ def test_scores_are_calibrated_probabilities(trained: RiskModel, data: dict) -> 
     if trained.name != "gradient_boosting":  # unweighted: its raw scores are roughly calibrated
         assert calibration_error(reliability_table(y, raw)) > 5 * error
     assert brier_score(y, scores) < brier_score(y, np.full(len(y), y.mean()))
+
+
+def test_the_tensorflow_model_warm_starts_from_an_earlier_version(data: dict, tmp_path: Path) -> None:
+    """The next night's tf_mlp starts from the saved weights of an earlier version over the same
+    columns, trains at most `warm_epochs` epochs and still learns the pattern; a cold start
+    comes every `cold_every`-th night in a row, or when the columns or layers differ."""
+    from include.models.catalogue import load_model
+    from include.models.risk.tf_mlp import TFRiskModel
+
+    cut = len(data["train_x"]) // 2
+    first = TFRiskModel(max_epochs=6).fit(data["train_x"].iloc[:cut], data["train_y"][:cut])
+    assert first.fitted["warm_generation"] == 0
+    first.save(tmp_path / "first")
+    previous = load_model(tmp_path / "first", family="order_risk")
+
+    warm = TFRiskModel(max_epochs=6, warm_epochs=2)
+    assert warm.warm_start(previous)
+    warm.fit(data["train_x"], data["train_y"])
+    assert warm.fitted["warm_generation"] == 1
+    assert warm.fitted["epochs_trained"] <= 2
+    scores = warm.predict(data["test_x"])
+    assert average_precision_score(data["test_y"], scores) > 5 * data["test_y"].mean()
+
+    # It starts from the previous weights: with a learning rate of 0 they stay as they were.
+    start = TFRiskModel(max_epochs=6, warm_epochs=1, learning_rate=0.0)
+    assert start.warm_start(previous)
+    start.fit(data["train_x"].iloc[:cut], data["train_y"][:cut])
+    for name in ("hidden_0", "hidden_1", "logit"):
+        for mine, theirs in zip(
+            start.model.get_layer(name).get_weights(),
+            previous.model.get_layer(name).get_weights(),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(mine, theirs)
+
+    assert not TFRiskModel(cold_every=2).warm_start(warm), "the second warm night in a row trains cold"
+    assert not TFRiskModel(hidden_units=(8,)).warm_start(previous)
+    fewer = TFRiskModel(max_epochs=2)
+    assert fewer.warm_start(previous)
+    fewer.fit(data["train_x"].drop(columns=[DRIVER]), data["train_y"])
+    assert fewer.fitted["warm_generation"] == 0, "other columns: trained from scratch"

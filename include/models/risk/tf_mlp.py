@@ -31,6 +31,11 @@ TF_VALIDATION_FRACTION: float = 0.2
 TF_SEED: int = 42
 # Rows per batch when scoring and when computing gradients.
 TF_PREDICT_BATCH_SIZE: int = 8192
+# Epochs at most when starting from the previous night's weights, and the nights in a row
+# that may start warm before one trains from scratch (1: never warm).
+TF_WARM_EPOCHS: int = 8
+TF_WARM_PATIENCE: int = 2
+TF_COLD_EVERY: int = 7
 
 
 class TFRiskModel(RiskModel):
@@ -44,6 +49,10 @@ class TFRiskModel(RiskModel):
 
     Contributions are in log-odds: gradient of the logit times the difference from the typical
     order.
+
+    Warm start: given an earlier version of the same shape over the same model columns
+    (`warm_start`), training starts from its layer weights (tonight's standardisation) and runs
+    at most `warm_epochs` epochs; every `cold_every`-th night in a row trains from scratch.
     """
 
     name: ClassVar[str] = "tf_mlp"
@@ -61,6 +70,8 @@ class TFRiskModel(RiskModel):
         patience: int = TF_PATIENCE,
         validation_fraction: float = TF_VALIDATION_FRACTION,
         seed: int = TF_SEED,
+        warm_epochs: int = TF_WARM_EPOCHS,
+        cold_every: int = TF_COLD_EVERY,
     ) -> None:
         super().__init__()
         self.hidden_units = tuple(int(u) for u in hidden_units)
@@ -72,8 +83,27 @@ class TFRiskModel(RiskModel):
         self.patience = int(patience)
         self.validation_fraction = float(validation_fraction)
         self.seed = int(seed)
+        self.warm_epochs = int(warm_epochs)
+        self.cold_every = int(cold_every)
         self.model: Any = None
         self._logit_model: Any = None
+        self._previous: TFRiskModel | None = None
+
+    def warm_start(self, previous: Any) -> bool:
+        """Start the next fit from `previous`, a fitted tf_mlp of the same shape, unless it is
+        the `cold_every`-th warm start in a row. Whether its model columns match tonight's is
+        known only at fit time: if they do not, the fit starts from scratch."""
+        if not isinstance(previous, TFRiskModel) or previous.model is None:
+            return False
+        if previous.hidden_units != self.hidden_units:
+            log.info("tf_mlp: no warm start, the previous model has other layers")
+            return False
+        generation = int(previous.fitted.get("warm_generation", 0)) + 1
+        if generation >= self.cold_every:
+            log.info("tf_mlp: warm-started %d times in a row, training from scratch", generation - 1)
+            return False
+        self._previous = previous
+        return True
 
     def _fit(self, values: np.ndarray, labels: np.ndarray) -> None:
         tensorflow()  # held to the thread budget before Keras starts it
@@ -89,6 +119,7 @@ class TFRiskModel(RiskModel):
 
         self.model = self._build(fit_x)
         self._logit_model = None
+        epochs, patience = self._start_from_previous()
         validation: tuple[np.ndarray, ...] | None = None
         callbacks = []
         if n_validation > 0:
@@ -97,14 +128,14 @@ class TFRiskModel(RiskModel):
             validation = (val_x.astype("float32"), val_y.astype("float32"), val_w)
             callbacks.append(
                 keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=self.patience, restore_best_weights=True
+                    monitor="val_loss", patience=patience, restore_best_weights=True
                 )
             )
         history = self.model.fit(
             fit_x.astype("float32"),
             fit_y.astype("float32"),
             batch_size=self.batch_size,
-            epochs=self.max_epochs,
+            epochs=epochs,
             class_weight=weights,
             validation_data=validation,
             callbacks=callbacks,
@@ -119,6 +150,21 @@ class TFRiskModel(RiskModel):
             n_fit,
             n_validation,
         )
+
+    def _start_from_previous(self) -> tuple[int, int]:
+        """Copy the previous version's layer weights into the new model if it reads the same
+        columns; returns the epochs and patience of this fit."""
+        previous = self._previous
+        if previous is None or previous.model_columns != self.model_columns:
+            if previous is not None:
+                log.info("tf_mlp: no warm start, the previous model reads other columns")
+            self.fitted["warm_generation"] = 0
+            return self.max_epochs, self.patience
+        for layer in self.model.layers:
+            if layer.name.startswith("hidden_") or layer.name == self._LOGIT_LAYER:
+                layer.set_weights(previous.model.get_layer(layer.name).get_weights())
+        self.fitted["warm_generation"] = int(previous.fitted.get("warm_generation", 0)) + 1
+        return min(self.warm_epochs, self.max_epochs), min(TF_WARM_PATIENCE, self.patience)
 
     def _build(self, fit_x: np.ndarray) -> Any:
         import keras

@@ -133,12 +133,16 @@ def run_night(dag_id: str, as_of: datetime, processes: TaskProcesses) -> dict:
     for ti in dag_run.get_task_instances():
         if ti.start_date is None or ti.end_date is None:
             continue
-        entry = tasks.setdefault(ti.task_id, {"seconds": 0.0, "peak": 0, "count": 0})
-        entry["seconds"] += (ti.end_date - ti.start_date).total_seconds()
-        entry["peak"] = max(
-            entry["peak"], processes.peaks.get((dag_id, dag_run.run_id, ti.task_id, ti.map_index), 0)
-        )
-        entry["count"] += 1
+        seconds = (ti.end_date - ti.start_date).total_seconds()
+        peak = processes.peaks.get((dag_id, dag_run.run_id, ti.task_id, ti.map_index), 0)
+        names = [ti.task_id]
+        if ti.task_id == "train_candidate":  # each candidate on a line of its own too
+            names.append(f"train_candidate: {ti.rendered_map_index}")
+        for name in names:
+            entry = tasks.setdefault(name, {"seconds": 0.0, "peak": 0, "count": 0})
+            entry["seconds"] += seconds
+            entry["peak"] = max(entry["peak"], peak)
+            entry["count"] += 1
     return {"wall": wall, "tasks": tasks, "run_id": dag_run.run_id}
 
 

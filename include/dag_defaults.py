@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from include import alerts, promotion
+from include import alerts, promotion, settings
 from include.models import catalogue
 
 # The first day the pipeline may run for; runs are never back-filled (catchup=False).
@@ -122,11 +122,14 @@ def model_dag_params(family: str, scored: str) -> dict[str, Param]:
             format="date",
             description="Use the data before this day (YYYY-MM-DD). Empty: the validated interval, else the newest data.",
         ),
+        # As many shards as heavy tasks run at once: more only queue, and each pays a task
+        # process's start (imports, reading the staged frames) again.
         "n_shards": Param(
-            4,
+            settings.tasks_at_once(),
             type="integer",
             minimum=1,
             maximum=256,
-            description=f"Scoring shards: parallel tasks that score {scored}.",
+            description=f"Scoring shards: parallel tasks that score {scored} "
+            "(default: the heavy tasks a worker runs at once).",
         ),
     }

@@ -127,3 +127,17 @@ def test_ease_refuses_bad_settings() -> None:
     with pytest.raises(ValueError, match="half_life_days"):
         EASERecommender(half_life_days=-2)
     assert isinstance(EASERecommender().params()["l2"], float)
+
+
+def test_the_strongest_weights_block_by_block_are_those_of_the_whole_matrix() -> None:
+    from include.models.recommender.ease import strongest
+
+    rng = np.random.default_rng(4)
+    weights = rng.standard_normal((37, 50)).astype(np.float32)
+    whole_idx, whole_val = strongest(weights, 6, block=len(weights))
+    idx, val = strongest(weights, 6, block=5)  # eight blocks, the last one short
+    np.testing.assert_array_equal(idx, whole_idx)
+    np.testing.assert_array_equal(val, whole_val)
+    magnitude = np.sort(np.abs(weights), axis=1)[:, ::-1][:, :6]
+    np.testing.assert_array_equal(np.abs(val), magnitude)
+    assert val.dtype == np.float32

@@ -70,13 +70,23 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     return weights
 
 
-def strongest(weights: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of the n largest-magnitude weights per row, by magnitude."""
+def strongest(weights: np.ndarray, n: int, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the n largest-magnitude weights per row, by magnitude.
+
+    Rows are taken `block` at a time, so the selection's temporaries (magnitudes, and int64
+    positions for every column) cover a block, not the whole products x products matrix.
+    """
     n = min(n, weights.shape[1] - 1)
-    part = np.argpartition(-np.abs(weights), n, axis=1)[:, :n]
-    values = np.take_along_axis(weights, part, axis=1)
-    order = np.argsort(-np.abs(values), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(values, order, axis=1)
+    indices = np.empty((weights.shape[0], n), np.int64)
+    values = np.empty((weights.shape[0], n), weights.dtype)
+    for start in range(0, weights.shape[0], block):
+        rows = weights[start : start + block]
+        part = np.argpartition(-np.abs(rows), n, axis=1)[:, :n]
+        kept = np.take_along_axis(rows, part, axis=1)
+        order = np.argsort(-np.abs(kept), axis=1, kind="stable")
+        indices[start : start + block] = np.take_along_axis(part, order, axis=1)
+        values[start : start + block] = np.take_along_axis(kept, order, axis=1)
+    return indices, values
 
 
 class EASERecommender(NeighbourRecommender):

@@ -141,3 +141,15 @@ def test_the_strongest_weights_block_by_block_are_those_of_the_whole_matrix() ->
     magnitude = np.sort(np.abs(weights), axis=1)[:, ::-1][:, :6]
     np.testing.assert_array_equal(np.abs(val), magnitude)
     assert val.dtype == np.float32
+
+
+def test_the_inverse_is_made_symmetric_in_place_block_by_block() -> None:
+    from include.models.recommender.ease import _symmetric_from_upper
+
+    rng = np.random.default_rng(5)
+    full = rng.standard_normal((23, 23))
+    full = full + full.T
+    upper = np.triu(full) + np.tril(rng.standard_normal((23, 23)), -1)  # garbage below
+    out = _symmetric_from_upper(upper, block=4)
+    assert out is upper
+    np.testing.assert_array_equal(out, full)

@@ -64,10 +64,22 @@ def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"inverting the Cholesky factor failed (potri info {info})")
-    inverse = np.triu(inverse) + np.triu(inverse, 1).T
-    weights = -inverse / np.diag(inverse)[None, :]
+    # In place from here: at 8,000 products every copy of the matrix is 256 MB.
+    weights = _symmetric_from_upper(inverse)
+    weights /= -np.diag(weights).copy()[None, :]
     np.fill_diagonal(weights, 0.0)
     return weights
+
+
+def _symmetric_from_upper(matrix: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Fill the lower triangle of `matrix` from its upper one, in place, a block of rows at a
+    time (LAPACK's potri leaves only the upper triangle of the inverse)."""
+    for start in range(0, len(matrix), block):
+        stop = min(start + block, len(matrix))
+        matrix[start:stop, :start] = matrix[:start, start:stop].T
+        diagonal = matrix[start:stop, start:stop]
+        diagonal[...] = np.triu(diagonal) + np.triu(diagonal, 1).T
+    return matrix
 
 
 def strongest(weights: np.ndarray, n: int, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +161,7 @@ class EASERecommender(NeighbourRecommender):
         started = time.perf_counter()
         n_products = len(self.products)
         kept = most_interacted(history.weights, self.products, self.max_products)
-        matrix = self._input(history.weights)[:, kept]
+        matrix = self._input(history.weights)[:, kept].astype(np.float32)  # solved in float32
         gram = (matrix.T @ matrix).toarray()
         scale = float(np.mean(np.diag(gram))) or 1.0
         if self.l2:
@@ -263,7 +275,7 @@ def validation_by_l2(
     rng = np.random.default_rng(EASE_SEED)
     if len(customers) > EASE_VALIDATION_CUSTOMERS:
         customers = np.sort(rng.choice(customers, EASE_VALIDATION_CUSTOMERS, replace=False))
-    matrix = seen.weights.log1p()
+    matrix = seen.weights.log1p().astype(np.float32)  # as the solve: float32 throughout
     gram = (matrix.T @ matrix).toarray()
     rows = np.searchsorted(seen.customer_ids, customers)
     inputs = matrix[rows]
@@ -273,9 +285,9 @@ def validation_by_l2(
     relevant = [r if isinstance(r, set) else set() for r in relevant]
     scores = {}
     for l2 in grid:
-        keys = (inputs @ ease_weights(gram, l2)).astype(np.float64)
+        keys = np.asarray(inputs @ ease_weights(gram, l2))
         keys[exclude] = -np.inf
-        top, _ = top_k_dense(np.asarray(keys), EASE_VALIDATION_K)
+        top, _ = top_k_dense(keys, EASE_VALIDATION_K)
         scores[l2] = _mean_ndcg([list(products[t]) for t in top], relevant)
     log.info(
         "ease: validation NDCG@%d by l2 %s",

@@ -428,7 +428,7 @@ class TFNextItemRecommender(Recommender):
         self._weights = {"neighbour_idx": neighbour_idx}
         if len(kept) < 2:
             return neighbour_idx, table
-        inputs = seen.log1p()[:, kept]
+        inputs = seen.log1p()[:, kept].astype(np.float32)  # EASE solves in float32
         gram = (inputs.T @ inputs).toarray()
         scale = float(np.mean(np.diag(gram))) or 1.0
         l2 = (

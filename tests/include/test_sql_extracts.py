@@ -373,6 +373,7 @@ PUBLISH_STEPS: list[tuple[str, dict[str, str]]] = [
     ("publish/create_recommendations", {"table": "recommendations__v7"}),
     ("publish/create_similar_products", {"table": "similar_products__v7"}),
     ("publish/create_order_risk_scores", {"table": "order_risk_scores__v7"}),
+    ("publish/index_order_risk_scores", {"table": "order_risk_scores__v7"}),
     ("publish/count_rows", {"table": "recommendations__v7"}),
     ("publish/record_version", {}),
     ("publish/mark_current", {}),

@@ -461,6 +461,7 @@ def test_a_forked_process_opens_its_own_warehouse_connections(postgres_warehouse
     import os
 
     engine = warehouse.get_engine(postgres_warehouse_url)
+    engine.dispose()  # earlier tests' connections closed: the pool holds exactly the next one
     backend = "SELECT pg_backend_pid()"
     with engine.connect() as conn:
         parent = conn.exec_driver_sql(backend).scalar_one()

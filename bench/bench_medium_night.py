@@ -8,8 +8,8 @@ For each size: builds 91 days of that shop preset into the database `shopflow_ni
 (reused with --keep), then runs two nights with `dag.test()`: warehouse_validation,
 recommendations and order_risk on the day before the last simulated day (every model trained
 from scratch), then the three again on the last day (each recommender candidate starts from its
-own version of the night before: the TensorFlow one from its weights, EASE from its λ; risk
-candidates retrain).
+own version of the night before where the model can: the TensorFlow ones from their weights,
+EASE from its λ).
 
 Each task runs in a process of its own, forked from the bench's (as an Airflow worker forks a
 task process from its supervisor), one after another. Per task it records the wall time
@@ -320,7 +320,7 @@ def report(results: dict[str, dict], args: argparse.Namespace, inherited: int) -
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         "PostgreSQL 15 on the same machine (shared, so read single figures as shapes)",
         f"- shops: {args.days} days of each preset; night 1 trains every model from scratch, night 2 "
-        "(the next day) starts each recommender candidate from its own version of night 1",
+        "(the next day) starts each candidate from its own version of night 1 where the model can",
         "- every task runs in a process of its own, forked from the bench's (as an Airflow worker "
         "forks its task processes), one after another; peak is that process's largest resident "
         f"memory (ru_maxrss), which includes the {inherited / gb:.2f} GB it inherited at the fork",

@@ -84,6 +84,17 @@ class Model(abc.ABC):
 
     # ---- warm start
 
+    @staticmethod
+    def next_generation(previous: Model, every: int, key: str = "warm_generation") -> int | None:
+        """How many nights in a row a model starting from `previous` would have reused an
+        earlier version (`previous.fitted[key]` + 1), or None when that would be the
+        `every`-th: then it starts from scratch."""
+        generation = int(previous.fitted.get(key, 0)) + 1
+        if generation >= every:
+            log.info("%s: reused %d times in a row, starting from scratch", previous.name, generation - 1)
+            return None
+        return generation
+
     def warm_start(self, previous: Model) -> bool:
         """Start the next `fit` from `previous`, the same model fitted on earlier data (the
         nightly retrain's "incremental update"). Returns whether this model will; by default

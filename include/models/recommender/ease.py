@@ -148,8 +148,8 @@ class EASERecommender(NeighbourRecommender):
             log.info("ease: no warm start, the previous model has another configuration")
             return False
         factor = previous.fitted.get("l2_factor")
-        generation = int(previous.fitted.get("l2_generation", 0)) + 1
-        if not factor or generation >= self.search_every:
+        generation = self.next_generation(previous, self.search_every, "l2_generation")
+        if not factor or generation is None:
             return False
         self._l2_factor, self._l2_from, self._l2_generation = float(factor), "previous version", generation
         return True

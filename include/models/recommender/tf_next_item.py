@@ -339,9 +339,7 @@ class TFNextItemRecommender(Recommender):
         if any(getattr(previous, key) != getattr(self, key) for key in shape):
             log.info("tf_next_item: no warm start, the previous model has another shape")
             return False
-        generation = int(previous.fitted.get("warm_generation", 0)) + 1
-        if generation >= self.cold_every:
-            log.info("tf_next_item: warm-started %d times in a row, training from scratch", generation - 1)
+        if self.next_generation(previous, self.cold_every) is None:
             return False
         self._previous = previous
         return True

@@ -98,9 +98,7 @@ class TFRiskModel(RiskModel):
         if previous.hidden_units != self.hidden_units:
             log.info("tf_mlp: no warm start, the previous model has other layers")
             return False
-        generation = int(previous.fitted.get("warm_generation", 0)) + 1
-        if generation >= self.cold_every:
-            log.info("tf_mlp: warm-started %d times in a row, training from scratch", generation - 1)
+        if self.next_generation(previous, self.cold_every) is None:
             return False
         self._previous = previous
         return True

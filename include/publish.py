@@ -5,7 +5,8 @@ loads a brand-new physical table `<name>__v<N>`, audits it, then points the view
 records the version in `published_tables`, all in one transaction. So:
 
 - readers never see a half-loaded table, and a failure anywhere before the switch leaves the
-  previous version in place and readable (the partial table is dropped);
+  previous version in place and readable (the partial table goes with the rolled-back
+  transaction);
 - re-running a data interval publishes a new version with the same rows, never duplicates;
 - the previous version is kept, and `rollback` points the view back at it in one step; a
   version readers were rolled back from is marked and never becomes a rollback target again;
@@ -241,9 +242,8 @@ def _publish_locked(
             )
             _point_readers(conn, table, version)
     except BaseException:
+        # The version's one transaction rolled back: the partial table went with it.
         log.exception("Publishing %s failed; readers keep the previous version", physical)
-        with warehouse.transaction(engine) as conn:
-            warehouse.run_sql("publish/drop_table", conn=conn, identifiers=ids)
         raise
 
     log.info("Published %s rows of %s as version %s (%s)", counted, table, version, physical)

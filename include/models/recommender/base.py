@@ -179,6 +179,11 @@ def batch_rows(n_products: int) -> int:
 # --------------------------------------------------------------------------- top-k helpers
 
 
+def stored_rows(matrix: sp.csr_matrix) -> np.ndarray:
+    """The row of each stored cell of a CSR matrix, in storage order."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+
+
 def top_k_dense(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the k largest keys per row, best first."""
     # Selecting the k smallest of -keys, not the k largest of keys: numpy's selection is many

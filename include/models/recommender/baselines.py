@@ -17,6 +17,7 @@ from include.models.recommender.base import (
     check_k,
     cosine_neighbours,
     index_of,
+    stored_rows,
     top_k_dense,
     top_k_smallest,
     top_neighbours,
@@ -232,7 +233,7 @@ class NeighbourRecommender(ArrayRecommender):
         keys = scores.toarray()
         keys += neg_prior
         purchased = batch.purchased
-        keys[np.repeat(np.arange(purchased.shape[0]), np.diff(purchased.indptr)), purchased.indices] = np.inf
+        keys[stored_rows(purchased), purchased.indices] = np.inf
         indices, top = top_k_smallest(keys, k)
         top = -top.astype(np.float64)
         return indices, np.where(np.isfinite(top), np.maximum(top, 0.0), -np.inf)

@@ -52,6 +52,7 @@ from include.models.recommender.base import (
     check_k,
     cosine_neighbours,
     index_of,
+    stored_rows,
     top_neighbours,
 )
 from include.models.recommender.ease import (
@@ -122,8 +123,7 @@ def aligned_days(weights: sp.csr_matrix, days: sp.csr_matrix | None) -> np.ndarr
         and np.array_equal(days.indices, weights.indices)
     ):
         return days.data
-    rows = np.repeat(np.arange(weights.shape[0]), np.diff(weights.indptr))
-    return np.asarray(days[rows, weights.indices]).ravel()
+    return np.asarray(days[stored_rows(weights), weights.indices]).ravel()
 
 
 def recent_products(batch: History, max_history: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +131,7 @@ def recent_products(batch: History, max_history: int) -> tuple[np.ndarray, np.nd
     log1p(weight), ordered by when they happened (then by weight, then by product)."""
     weights = batch.weights.tocsr()
     n_rows = weights.shape[0]
-    rows = np.repeat(np.arange(n_rows), np.diff(weights.indptr))
+    rows = stored_rows(weights)
     when = aligned_days(weights, batch.last_days)
     order = np.lexsort((weights.indices, -weights.data, -when, rows))
     position = np.arange(len(order)) - weights.indptr[rows[order]]
@@ -195,6 +195,7 @@ class TFNextItemRecommender(Recommender):
         self.warm_steps = int(warm_steps)
         self.cold_every = int(cold_every)
         self._previous: TFNextItemRecommender | None = None
+        self._warm_generation = 0  # nights in a row this fit reuses an earlier version
         self._weights: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------------- training
@@ -339,9 +340,10 @@ class TFNextItemRecommender(Recommender):
         if any(getattr(previous, key) != getattr(self, key) for key in shape):
             log.info("tf_next_item: no warm start, the previous model has another shape")
             return False
-        if self.next_generation(previous, self.cold_every) is None:
+        generation = self.next_generation(previous, self.cold_every)
+        if generation is None:
             return False
-        self._previous = previous
+        self._previous, self._warm_generation = previous, generation
         return True
 
     def _warm_arrays(self, previous: TFNextItemRecommender, weights: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -375,7 +377,7 @@ class TFNextItemRecommender(Recommender):
         self._weights = {"neighbour_idx": neighbour_idx}
         self.fitted.update(
             {
-                "warm_generation": int(previous.fitted.get("warm_generation", 0)) + 1,
+                "warm_generation": self._warm_generation,
                 "warm_from_as_of": previous.fitted.get("as_of"),
                 "warm_new_products": len(new),
                 "warm_vanished_products": int(len(old) - len(known)),

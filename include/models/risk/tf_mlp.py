@@ -88,6 +88,7 @@ class TFRiskModel(RiskModel):
         self.model: Any = None
         self._logit_model: Any = None
         self._previous: TFRiskModel | None = None
+        self._warm_generation = 0  # nights in a row this fit reuses an earlier version
 
     def warm_start(self, previous: Any) -> bool:
         """Start the next fit from `previous`, a fitted tf_mlp of the same shape, unless it is
@@ -98,9 +99,10 @@ class TFRiskModel(RiskModel):
         if previous.hidden_units != self.hidden_units:
             log.info("tf_mlp: no warm start, the previous model has other layers")
             return False
-        if self.next_generation(previous, self.cold_every) is None:
+        generation = self.next_generation(previous, self.cold_every)
+        if generation is None:
             return False
-        self._previous = previous
+        self._previous, self._warm_generation = previous, generation
         return True
 
     def _fit(self, values: np.ndarray, labels: np.ndarray) -> None:
@@ -161,7 +163,7 @@ class TFRiskModel(RiskModel):
         for layer in self.model.layers:
             if layer.name.startswith("hidden_") or layer.name == self._LOGIT_LAYER:
                 layer.set_weights(previous.model.get_layer(layer.name).get_weights())
-        self.fitted["warm_generation"] = int(previous.fitted.get("warm_generation", 0)) + 1
+        self.fitted["warm_generation"] = self._warm_generation
         return min(self.warm_epochs, self.max_epochs), min(TF_WARM_PATIENCE, self.patience)
 
     def _build(self, fit_x: np.ndarray) -> Any:

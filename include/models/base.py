@@ -95,6 +95,19 @@ class Model(abc.ABC):
             return None
         return generation
 
+    def _start_from(self, previous: Model, shape: tuple[str, ...], cold_every: int) -> bool:
+        """Keep `previous` (a fitted model of this kind) for the next fit to start from, if its
+        `shape` attributes equal this model's and no cold start is due; for a `warm_start` to
+        call. Sets `_previous` and `_warm_generation`."""
+        if any(getattr(previous, key) != getattr(self, key) for key in shape):
+            log.info("%s: no warm start, the previous model has another shape", self.name)
+            return False
+        generation = self.next_generation(previous, cold_every)
+        if generation is None:
+            return False
+        self._previous, self._warm_generation = previous, generation
+        return True
+
     def warm_start(self, previous: Model) -> bool:
         """Start the next `fit` from `previous`, the same model fitted on earlier data (the
         nightly retrain's "incremental update"). Returns whether this model will; by default

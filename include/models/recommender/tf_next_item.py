@@ -336,15 +336,7 @@ class TFNextItemRecommender(Recommender):
         new products enter the learned table)."""
         if not isinstance(previous, TFNextItemRecommender) or "table" not in previous._weights:
             return False
-        shape = ("max_history", "neighbours", "embedding_dim")
-        if any(getattr(previous, key) != getattr(self, key) for key in shape):
-            log.info("tf_next_item: no warm start, the previous model has another shape")
-            return False
-        generation = self.next_generation(previous, self.cold_every)
-        if generation is None:
-            return False
-        self._previous, self._warm_generation = previous, generation
-        return True
+        return self._start_from(previous, ("max_history", "neighbours", "embedding_dim"), self.cold_every)
 
     def _warm_arrays(self, previous: TFNextItemRecommender, weights: sp.csr_matrix) -> dict[str, np.ndarray]:
         """The previous model's weights on tonight's catalogue: rows of products that vanished

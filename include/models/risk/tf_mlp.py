@@ -96,14 +96,7 @@ class TFRiskModel(RiskModel):
         known only at fit time: if they do not, the fit starts from scratch."""
         if not isinstance(previous, TFRiskModel) or previous.model is None:
             return False
-        if previous.hidden_units != self.hidden_units:
-            log.info("tf_mlp: no warm start, the previous model has other layers")
-            return False
-        generation = self.next_generation(previous, self.cold_every)
-        if generation is None:
-            return False
-        self._previous, self._warm_generation = previous, generation
-        return True
+        return self._start_from(previous, ("hidden_units",), self.cold_every)
 
     def _fit(self, values: np.ndarray, labels: np.ndarray) -> None:
         tensorflow()  # held to the thread budget before Keras starts it

@@ -488,6 +488,32 @@ def test_recommend_before_fit_says_so(shop) -> None:
 # ------------------------------------------------------------------------------ evaluation
 
 
+def test_ranking_values_match_the_per_customer_formulas() -> None:
+    """The matrix computation of nDCG@k and Recall@k gives the figures of include.metrics'
+    per-customer loop, with customers left out, short lists and a repeated product."""
+    from include.metrics import ndcg_values, recall_values
+    from include.models.recommender.evaluation import HoldoutCustomers, ranking_values
+
+    rng = np.random.default_rng(5)
+    k, n = 5, 200
+    ids = np.sort(rng.choice(10_000, n, replace=False)).astype(np.int64)
+    relevant = [set(rng.choice(30, rng.integers(1, 8), replace=False).tolist()) for _ in range(n)]
+    rows = []
+    for customer in ids[rng.random(n) < 0.9]:  # some customers get nothing
+        products = rng.choice(30, rng.integers(1, k + 1), replace=False)
+        if len(products) > 2 and rng.random() < 0.2:
+            products[2] = products[0]  # a repeated product counts once
+        rows += [(customer, rank, p) for rank, p in enumerate(products, start=1)]
+    recs = pd.DataFrame(rows, columns=["customer_id", "rank", "product_id"])
+    customers = HoldoutCustomers(customer_ids=ids, relevant=relevant, cold=0, catalogue=30)
+    ndcg, recall = ranking_values(recs, customers, k)
+    lists = recs.groupby("customer_id")["product_id"].agg(list)
+    recommended = [lists.get(c, []) for c in ids]
+    np.testing.assert_allclose(ndcg, ndcg_values(recommended, relevant, k))
+    np.testing.assert_allclose(recall, recall_values(recommended, relevant, k))
+    assert (ndcg > 0).any() and (ndcg == 0).any()
+
+
 def test_evaluate_recommender_hand_computed() -> None:
     day = pd.Timestamp("2025-03-01")
     history = pd.DataFrame(
@@ -590,6 +616,69 @@ def test_item_knn_neighbours_block_by_block_are_the_exact_top_cosines(
         np.testing.assert_allclose(kept, expected, rtol=1e-9)
         np.testing.assert_allclose(cosine[product, indices[product, : len(kept)]], kept, rtol=1e-9)
         assert product not in indices[product, : len(kept)]
+
+
+@pytest.mark.parametrize("dense_share", [0.0, 1.0], ids=["dense keys", "stored cells"])
+def test_sparse_top_k_chooses_as_a_dense_top_k_over_the_same_keys(
+    dense_share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Positive stored values first by value, then the fill order; excluded cells never; a row
+    with nothing to choose keeps -inf slots. Checked against a dense sort of the same keys,
+    for both ways of choosing."""
+    import scipy.sparse as sp
+
+    from include.models.recommender import base
+    from include.models.recommender.base import sparse_top_k
+
+    monkeypatch.setattr(base, "DENSE_SHARE", dense_share)
+
+    rng = np.random.default_rng(11)
+    n_rows, n_cols, k = 60, 40, 6
+    scores = sp.random(n_rows, n_cols, density=0.2, random_state=rng, format="csr")
+    scores.data -= 0.2  # some stored values are not positive: they rank as unstored
+    exclude = sp.random(n_rows, n_cols, density=0.1, random_state=rng, format="csr").astype(bool)
+    fill = rng.permutation(n_cols)
+    fill_scores = rng.uniform(-1, 0, n_cols)
+    indices, values = sparse_top_k(scores, k, exclude=exclude, fill=fill, fill_scores=fill_scores)
+
+    dense = scores.toarray()
+    rank_in_fill = np.empty(n_cols)
+    rank_in_fill[fill] = np.arange(n_cols)
+    keys = np.where(dense > 0, dense + n_cols, n_cols - 1 - rank_in_fill)  # positives above all
+    keys[exclude.toarray()] = -np.inf
+    expected = np.argsort(-keys, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(indices, expected)
+    chosen = np.take_along_axis(dense, expected, axis=1)
+    np.testing.assert_allclose(values, np.where(chosen > 0, chosen, fill_scores[expected]))
+
+    # Without a fill a row holds only its positive, unexcluded cells; the rest are empty.
+    indices, values = sparse_top_k(scores, k, exclude=exclude)
+    positives = ((dense > 0) & ~exclude.toarray()).sum(axis=1)
+    np.testing.assert_array_equal(np.isfinite(values).sum(axis=1), np.minimum(positives, k))
+    assert (positives < k).any() and (positives > k).any(), "both cases occur"
+
+
+def test_popularity_neighbours_are_co_purchases_then_popularity(shop) -> None:
+    """Each product's similar products: the most co-purchased first (popularity breaks ties),
+    then, when fewer were co-purchased, the most popular others; never the product itself.
+    Checked against the dense count matrix."""
+    history, _ = shop
+    # A few customers, so some products were co-purchased with fewer than 15 others.
+    history = history[history["customer_id"].isin(history["customer_id"].unique()[:25])]
+    model = PopularityRecommender(neighbours=15).fit(history)
+    batch = build_history(history, model.products)
+    interacted = (batch.weights > 0).astype(np.float64).toarray()
+    counts = interacted.T @ batch.purchased.astype(np.float64).toarray()
+    n = len(model.products)
+    prior = np.empty(n)
+    prior[model._order] = 1.0 - np.arange(1, n + 1) / (n + 1)
+    keys = counts + prior
+    np.fill_diagonal(keys, -np.inf)
+    expected = np.argsort(-keys, axis=1, kind="stable")[:, :15]
+    np.testing.assert_array_equal(model._neighbour_idx, expected)
+    np.testing.assert_allclose(model._neighbour_score, np.take_along_axis(keys, expected, axis=1))
+    co_purchased = (counts > 0).sum(axis=1) - (np.diag(counts) > 0)
+    assert (co_purchased < 15).any() and (co_purchased > 15).any(), "both cases occur"
 
 
 @pytest.mark.parametrize("name", ["item_knn", "ease"])

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 SCORING_BATCH_SIZE = 4096
 # Cells (rows x products) of one dense scoring batch, at most; bounds memory on big catalogues.
 SCORING_MAX_CELLS = 8_000_000
+# Above this share of stored cells, a sparse top-k lays its keys out densely (see sparse_top_k).
+DENSE_SHARE = 0.2
 
 RECOMMENDATION_COLUMNS = ["customer_id", "rank", "product_id", "score"]
 SIMILAR_COLUMNS = ["product_id", "rank", "similar_product_id", "score"]
@@ -204,6 +206,129 @@ def top_k_smallest(keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_keys, order, axis=1)
 
 
+def sparse_top_k(
+    scores: sp.csr_matrix,
+    k: int,
+    *,
+    exclude: sp.csr_matrix | None = None,
+    fill: np.ndarray | None = None,
+    fill_scores: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the columns of the k largest positive stored values, best first; a row with
+    fewer is completed from `fill` (columns, best first), each scored `fill_scores[column]`
+    (0 by default), skipping what it already holds. A cell stored in `exclude` is never chosen;
+    -inf marks an empty slot (always trailing).
+
+    When most cells are stored the keys are laid out densely, in place (`_dense_top_k`);
+    otherwise only the stored cells are compared (`_stored_top_k`), so the work follows the
+    products a customer's history points to rather than the whole catalogue.
+    """
+    n_rows, n_cols = scores.shape
+    k = min(k, n_cols)
+    if k == 0 or n_rows == 0:
+        return np.zeros((n_rows, k), np.int64), np.full((n_rows, k), -np.inf)
+    scores = scores.tocsr()
+    fill = None if fill is None else np.asarray(fill, dtype=np.int64)
+    if scores.nnz > DENSE_SHARE * n_rows * n_cols:
+        return _dense_top_k(scores, k, exclude, fill, fill_scores)
+    return _stored_top_k(scores, k, exclude, fill, fill_scores)
+
+
+def _dense_top_k(
+    scores: sp.csr_matrix,
+    k: int,
+    exclude: sp.csr_matrix | None,
+    fill: np.ndarray | None,
+    fill_scores: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`sparse_top_k` over dense keys, smallest best: -value for a positive stored cell, the
+    place in `fill` scaled into (0, 1) for any other, 2 for a cell that cannot be chosen. The
+    stored cells become keys before the matrix is made dense, in its own dtype, in place: they
+    hold (key - base key), every other cell 0, and adding the base key of each column to the
+    dense rows gives every key."""
+    n_cols = scores.shape[1]
+    base = np.full(n_cols, 2.0, dtype=scores.dtype)
+    if fill is not None:
+        base[fill] = (np.arange(len(fill)) + 1) / (len(fill) + 1)
+    positive = scores.data > 0
+    offset = base.take(scores.indices)
+    offset += scores.data
+    np.negative(offset, out=offset)
+    offset *= positive
+    keyed = sp.csr_matrix((offset, scores.indices, scores.indptr), shape=scores.shape)
+    keys = keyed.toarray()
+    keys += base
+    if exclude is not None:
+        exclude = exclude.tocsr()
+        keys[stored_rows(exclude), exclude.indices] = 2.0
+    indices, top = top_k_smallest(keys, k)
+    top = top.astype(np.float64)
+    filled = fill_scores[indices] if fill_scores is not None else np.zeros_like(top)
+    values = np.where(top < 0, -top, np.where(top < 1, filled, -np.inf))
+    return indices.astype(np.int64), values
+
+
+def _stored_top_k(
+    scores: sp.csr_matrix,
+    k: int,
+    exclude: sp.csr_matrix | None,
+    fill: np.ndarray | None,
+    fill_scores: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`sparse_top_k` comparing only stored cells: each row's positive cells side by side in a
+    padded block, the best k + (most excluded cells of a row) kept, excluded ones dropped."""
+    n_rows, n_cols = scores.shape
+    indices = np.zeros((n_rows, k), np.int64)
+    values = np.full((n_rows, k), -np.inf)
+    exclude = None if exclude is None else exclude.tocsr().astype(bool)
+    most_excluded = 0 if exclude is None else int(np.diff(exclude.indptr).max(initial=0))
+    keep = scores.data > 0
+    rows = stored_rows(scores)[keep]
+    columns = scores.indices[keep]
+    counts = np.bincount(rows, minlength=n_rows)
+    width = int(counts.max(initial=0))
+    held = np.zeros(n_rows, np.int64)
+    if width:
+        flat = rows * width + (np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts))
+        keys = np.full(n_rows * width, np.inf, dtype=scores.dtype)
+        keys[flat] = -scores.data[keep]
+        padded = np.zeros(n_rows * width, np.int64)
+        padded[flat] = columns
+        slot, top = top_k_smallest(keys.reshape(n_rows, width), min(k + most_excluded, width))
+        chosen = np.take_along_axis(padded.reshape(n_rows, width), slot, axis=1)
+        usable = np.isfinite(top)
+        if exclude is not None:
+            cells = np.arange(n_rows)[:, None] * n_cols + chosen
+            excluded = stored_rows(exclude) * n_cols + exclude.indices
+            usable &= ~np.isin(cells, excluded)
+        # The usable ones first, in order; then the best k of them.
+        order = np.argsort(~usable, axis=1, kind="stable")[:, :k]
+        usable = np.take_along_axis(usable, order, axis=1)
+        held = usable.sum(axis=1)
+        width_k = order.shape[1]
+        indices[:, :width_k] = np.where(usable, np.take_along_axis(chosen, order, axis=1), 0)
+        values[:, :width_k] = np.where(
+            usable, -np.take_along_axis(top, order, axis=1).astype(np.float64), -np.inf
+        )
+    short = np.flatnonzero(held < k)
+    if fill is None or not len(short):
+        return indices, values
+    # A short row holds all its usable positive cells; the first k + (most it holds or
+    # excludes) of `fill` are enough to complete it.
+    taken = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, columns)), shape=(n_rows, n_cols))[short]
+    if exclude is not None:
+        taken = taken + exclude[short]
+    head = fill[: k + int(np.diff(taken.indptr).max(initial=0))]
+    free = ~taken[:, head].toarray()
+    place = np.cumsum(free, axis=1)
+    need = (k - held[short])[:, None]
+    row, column = np.nonzero(free & (place <= need))
+    slot = held[short][row] + place[row, column] - 1
+    indices[short[row], slot] = head[column]
+    values[short[row], slot] = 0.0 if fill_scores is None else fill_scores[head[column]]
+    return indices, values
+
+
 def top_neighbours(
     n_products: int,
     n: int,
@@ -235,6 +360,39 @@ def top_neighbours(
     return indices, scores
 
 
+def sparse_neighbours(
+    n_products: int,
+    n: int,
+    block_scores: Callable[[int, int], sp.csr_matrix],
+    rows: np.ndarray | None = None,
+    *,
+    fill: np.ndarray | None = None,
+    fill_scores: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-n other products per product from sparse blocks of scores (`sparse_top_k`: positive
+    stored scores first, then `fill`), as `top_neighbours` returns them.
+
+    Args:
+        block_scores: (start, stop) -> sparse (stop - start) x n_products scores of the
+            products `rows[start:stop]`.
+    """
+    rows = np.arange(n_products) if rows is None else np.asarray(rows)
+    n = min(n, max(n_products - 1, 0))
+    indices = np.zeros((len(rows), n), dtype=np.int32)
+    scores = np.full((len(rows), n), -np.inf)
+    step = batch_rows(n_products)
+    for start in range(0, len(rows), step):
+        stop = min(start + step, len(rows))
+        itself = sp.csr_matrix(
+            (np.ones(stop - start, dtype=bool), (np.arange(stop - start), rows[start:stop])),
+            shape=(stop - start, n_products),
+        )
+        indices[start:stop], scores[start:stop] = sparse_top_k(
+            block_scores(start, stop), n, exclude=itself, fill=fill, fill_scores=fill_scores
+        )
+    return indices, scores
+
+
 def cosine_neighbours(
     matrix: sp.csr_matrix, n: int, products: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -247,12 +405,10 @@ def cosine_neighbours(
     if products is not None:
         by_product = by_product[np.asarray(products)]
 
-    def cosine(start: int, stop: int) -> np.ndarray:
-        block = (by_product[start:stop] @ normalised).toarray()
-        block[block <= 0] = -np.inf  # unrelated products are not neighbours
-        return block
-
-    return top_neighbours(matrix.shape[1], n, cosine, products)
+    # Unrelated products (similarity 0 or less) are not neighbours.
+    return sparse_neighbours(
+        matrix.shape[1], n, lambda start, stop: by_product[start:stop] @ normalised, products
+    )
 
 
 def ranked_frame(

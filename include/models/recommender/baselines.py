@@ -17,10 +17,9 @@ from include.models.recommender.base import (
     check_k,
     cosine_neighbours,
     index_of,
-    stored_rows,
+    sparse_neighbours,
+    sparse_top_k,
     top_k_dense,
-    top_k_smallest,
-    top_neighbours,
 )
 
 log = logging.getLogger(__name__)
@@ -94,12 +93,18 @@ class PopularityRecommender(ArrayRecommender):
         interacted.data = np.ones_like(interacted.data)
         by_product = interacted.T.tocsr()
         bought = history.purchased.astype(np.float64).tocsr()
+        # Co-purchase counts with popularity in (0, 1) added to break ties; a product nobody
+        # co-purchased follows by popularity alone.
         prior = np.empty(len(products))
         prior[self._order] = 1.0 - np.arange(1, len(products) + 1) / (len(products) + 1)
-        self._neighbour_idx, self._neighbour_score = top_neighbours(
-            len(products),
-            self.neighbours,
-            lambda a, b: (by_product[a:b] @ bought).toarray() + prior,
+
+        def co_purchases(start: int, stop: int) -> sp.csr_matrix:
+            block = (by_product[start:stop] @ bought).tocsr()
+            block.data += prior[block.indices]
+            return block
+
+        self._neighbour_idx, self._neighbour_score = sparse_neighbours(
+            len(products), self.neighbours, co_purchases, fill=self._order, fill_scores=prior
         )
         log.info(
             "popularity fitted on %d interactions, %d products in %.1fs",
@@ -190,6 +195,7 @@ class NeighbourRecommender(ArrayRecommender):
         self._neighbour_score: np.ndarray = np.zeros((0, 0))
         self._prior: np.ndarray = np.zeros(0)  # popularity tie-break in (-1, 0)
         self._similarity: sp.csr_matrix | None = None
+        self._popular_order: np.ndarray | None = None  # product indices by the prior, best first
 
     def _input(self, weights: sp.csr_matrix) -> sp.csr_matrix:
         """The history weights the neighbour weights apply to (as given, by default)."""
@@ -202,6 +208,7 @@ class NeighbourRecommender(ArrayRecommender):
         self._prior = np.empty(n_products)
         self._prior[order] = -np.arange(1, n_products + 1) / (n_products + 1)
         self._similarity = None
+        self._popular_order = None
 
     @property
     def similarity(self) -> sp.csr_matrix:
@@ -217,26 +224,12 @@ class NeighbourRecommender(ArrayRecommender):
         return self._similarity
 
     def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
-        # Keys are negated so the best are the smallest (see top_k_dense): -score where the
-        # score is positive, else -prior, in (0, 1), so the rest follow by popularity. The
-        # sparse product is turned into keys before it is made dense, in float32, in place:
-        # its stored positive cells become -score - (-prior), every other cell 0, and adding
-        # -prior to every cell of the dense array then gives the key of each.
+        # Positive scores first, then every other product by popularity with score 0; the
+        # work follows the products the history points to, not the whole catalogue.
+        if self._popular_order is None:
+            self._popular_order = np.argsort(-self._prior, kind="stable")
         scores = self._input(batch.weights).astype(np.float32) @ self.similarity
-        neg_prior = (-self._prior).astype(np.float32)
-        positive = scores.data > 0
-        offset = neg_prior.take(scores.indices)
-        offset += scores.data
-        np.negative(offset, out=offset)
-        offset *= positive
-        scores.data = offset
-        keys = scores.toarray()
-        keys += neg_prior
-        purchased = batch.purchased
-        keys[stored_rows(purchased), purchased.indices] = np.inf
-        indices, top = top_k_smallest(keys, k)
-        top = -top.astype(np.float64)
-        return indices, np.where(np.isfinite(top), np.maximum(top, 0.0), -np.inf)
+        return sparse_top_k(scores, k, exclude=batch.purchased, fill=self._popular_order)
 
     def similar_products(self, k: int) -> pd.DataFrame:
         """The products with the largest positive weights (at most `neighbours`)."""

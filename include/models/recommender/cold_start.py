@@ -138,7 +138,10 @@ def new_product_slots(recommendations: pd.DataFrame, neighbours: pd.DataFrame, k
     )
     chosen = best[best["_merge"] == "left_only"].set_index("customer_id")["new_product_id"]
     offered = recommendations["customer_id"].isin(chosen.index)
-    last_rank = recommendations.groupby("customer_id")["rank"].transform("max")
+    # As integers: a rank column of Python objects would be grouped value by value.
+    last_rank = (
+        recommendations["rank"].astype(np.int64).groupby(recommendations["customer_id"]).transform("max")
+    )
     last = recommendations[offered & (recommendations["rank"] == last_rank)]
     added = last.assign(
         product_id=last["customer_id"].map(chosen).astype(np.int64),

@@ -30,13 +30,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
-def prepare_airflow() -> None:
+def prepare_airflow(metadata_url: str | None = None) -> None:
+    """A fresh Airflow home for dag.test(); its metadata in SQLite there unless `metadata_url`
+    names another (empty) database."""
     home = Path(tempfile.mkdtemp(prefix="shopflow-bench-airflow-"))
     root = Path(__file__).resolve().parents[1]
     os.environ.update(
         {
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url or f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

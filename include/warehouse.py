@@ -491,6 +491,31 @@ def _copy_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _constant_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """The columns holding one non-null value in every row, with that value as a Python
+    object (text, number, or naive datetime)."""
+    import numpy as np
+    import pandas as pd
+
+    constants: dict[str, Any] = {}
+    for column in frame.columns:
+        values = frame[column]
+        if values.isna().any():
+            continue
+        first = values.iloc[0]
+        if not (values == first).all():
+            continue
+        if isinstance(first, pd.Timestamp):
+            if first.tzinfo is not None or first.nanosecond:
+                continue
+            first = first.to_pydatetime()
+        elif isinstance(first, np.generic):
+            first = first.item()
+        if isinstance(first, str | int | float | datetime) and not isinstance(first, bool):
+            constants[column] = first
+    return constants
+
+
 def _arrow_table(frame: pd.DataFrame) -> Any:
     """The frame as an Arrow table to render as CSV (several times faster than pandas), or
     None when a column does not convert cleanly (mixed Python objects): pandas renders it."""
@@ -536,7 +561,9 @@ def write_frame(
 
     Args:
         freeze: load the rows frozen on PostgreSQL (COPY FREEZE): only into a table created
-            in `conn`'s transaction; nothing changes on SQLite.
+            in `conn`'s transaction; nothing changes on SQLite. A column that holds one value
+            in every row (a published version's model and date) is then not sent row by row:
+            it is the column's default while the rows are copied.
     """
     check_identifier(table)
     if conn is None:
@@ -546,11 +573,23 @@ def write_frame(
         return 0
     columns = ", ".join(check_column(c) for c in frame.columns)
     if dialect_name(conn) == "postgresql":
-        ready = _copy_ready(frame)
+        from psycopg import sql
+
+        # Only into a table of this transaction, which no one else sees while its defaults change.
+        constants = _constant_columns(frame) if freeze else {}
+        ready = _copy_ready(frame.drop(columns=list(constants)))
+        columns = ", ".join(check_column(c) for c in ready.columns)
         arrow = _arrow_table(ready)
         frozen = ", FREEZE" if freeze else ""
         raw = conn.connection.driver_connection
+        alter = "ALTER TABLE {} ALTER COLUMN {} "  # names checked above, unquoted as in COPY
         with raw.cursor() as cursor:
+            for column, value in constants.items():
+                cursor.execute(
+                    sql.SQL(alter + "SET DEFAULT {}").format(
+                        sql.SQL(table), sql.SQL(column), sql.Literal(value)
+                    )
+                )
             if arrow is not None:
                 # Arrow quotes every text and leaves a null unquoted and empty: CSV's NULL.
                 import pyarrow.csv as pa_csv
@@ -575,6 +614,8 @@ def write_frame(
                             date_format=TIMESTAMP_FORMAT,
                         )
                         copy.write(buffer.getvalue())
+            for column in constants:
+                cursor.execute(sql.SQL(alter + "DROP DEFAULT").format(sql.SQL(table), sql.SQL(column)))
     else:
         marks = ", ".join("?" for _ in frame.columns)
         insert = f"INSERT INTO {table} ({columns}) VALUES ({marks})"

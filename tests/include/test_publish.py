@@ -271,3 +271,26 @@ def test_a_warehouse_of_an_older_release_is_upgraded_in_place(warehouse_url: str
 def test_unknown_table_is_refused() -> None:
     with pytest.raises(ValueError, match="not a published table"):
         publish.publish("customers", [], run_id="r1")
+
+
+def test_a_column_of_one_value_is_loaded_as_a_default_and_the_default_removed(warehouse_url: str) -> None:
+    """On PostgreSQL a published version's constant columns (model, date, a single source) are
+    the table's defaults while the rows are copied, not sent row by row: every row still holds
+    them, a column that varies is copied as usual, and no default is left on the table."""
+    frame = _recommendations(range(1, 6))
+    frame.loc[frame["customer_id"] == 5, "source"] = "popularity"  # varies: copied row by row
+    published = publish.publish("recommendations", [frame], run_id="r1")
+    view = _read_view(warehouse_url)
+    pd.testing.assert_frame_equal(
+        view.reset_index(drop=True),
+        frame.sort_values(["customer_id", "rank"]).reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert warehouse._constant_columns(frame).keys() == {"model_version", "as_of"}
+    with warehouse.get_engine(warehouse_url).connect() as conn:
+        if warehouse.dialect_name(conn) == "postgresql":
+            defaults = conn.execute(
+                sa.text("SELECT column_default FROM information_schema.columns WHERE table_name = :t"),
+                {"t": published.physical_table},
+            ).scalars()
+            assert set(defaults) == {None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -354,6 +355,47 @@ def test_load_refuses_a_directory_of_another_candidate(fitted, tmp_path: Path) -
         load_model(tmp_path / "missing")
 
 
+def test_tf_scoring_with_numpy_matches_the_tensorflow_graph(fitted, shop, tmp_path: Path) -> None:
+    """The TensorFlow recommender scores with numpy: the logits of its TensorFlow graph, the
+    same top products and probabilities; loading and recommending in a fresh process never
+    imports TensorFlow."""
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    from include.models.recommender.tf_next_item import recent_products
+
+    history, _ = shop
+    model = fitted["tf_next_item"]
+    customers = history["customer_id"].unique()[:120]
+    batch = build_history(history, model.products, customers)
+    items, strength = recent_products(batch, model.max_history)
+    expected = model._logits(tf, model._variables(tf), tf.constant(items), tf.constant(strength)).numpy()
+    np.testing.assert_allclose(model.scoring_logits(items, strength), expected, rtol=1e-4, atol=1e-4)
+
+    indices, scores = model._top_k(batch, K)
+    masked = np.where(batch.purchased.toarray(), -np.inf, expected.astype(np.float64))
+    probability = np.exp(masked - np.log(np.exp(masked).sum(axis=1, keepdims=True)))
+    best = -np.sort(-probability, axis=1)[:, :K]
+    np.testing.assert_allclose(scores, best, rtol=1e-3)
+    np.testing.assert_allclose(np.take_along_axis(probability, indices, axis=1), best, rtol=1e-3)
+
+    model.save(tmp_path / "saved")
+    history[history["customer_id"].isin(customers)].to_parquet(tmp_path / "history.parquet")
+    code = (
+        "import sys, pandas as pd; from pathlib import Path\n"
+        "from include.models.catalogue import load_model\n"
+        f"m = load_model(Path({str(tmp_path / 'saved')!r}), family='recommender')\n"
+        f"h = pd.read_parquet({str(tmp_path / 'history.parquet')!r})\n"
+        f"assert len(m.recommend(h, h['customer_id'].unique(), {K}))\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    env = {**os.environ, "SHOPFLOW_MODEL_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_tf_training_is_reproducible_with_a_seed(shop) -> None:
     history, _ = shop
     customers = history["customer_id"].unique()[:50]
@@ -616,6 +658,25 @@ def test_item_knn_neighbours_block_by_block_are_the_exact_top_cosines(
         np.testing.assert_allclose(kept, expected, rtol=1e-9)
         np.testing.assert_allclose(cosine[product, indices[product, : len(kept)]], kept, rtol=1e-9)
         assert product not in indices[product, : len(kept)]
+
+
+@pytest.mark.parametrize("n_cols", [64 * 40, 64 * 40 + 17])
+def test_top_k_smallest_over_chunks_is_the_exact_selection(n_cols: int) -> None:
+    """Selecting through chunk minima gives the k smallest keys of each row in order, with
+    excluded (infinite) keys, ties, and a short last chunk."""
+    from include.models.recommender.base import top_k_smallest
+
+    rng = np.random.default_rng(2)
+    keys = rng.standard_normal((50, n_cols)).astype(np.float32)
+    keys[:10] = np.round(keys[:10])  # many ties
+    keys[10:20, :-5] = np.inf  # only the last five columns (in the short chunk) are usable
+    keys[20, 3] = -100.0
+    indices, values = top_k_smallest(keys, 10)
+    expected = np.sort(keys, axis=1)[:, :10]
+    np.testing.assert_array_equal(values, expected)
+    np.testing.assert_array_equal(np.take_along_axis(keys, indices, axis=1), expected)
+    assert indices[20, 0] == 3
+    assert (len(np.unique(indices[30:], axis=None)) > 10) and all(len(set(r)) == 10 for r in indices[20:])
 
 
 @pytest.mark.parametrize("dense_share", [0.0, 1.0], ids=["dense keys", "stored cells"])

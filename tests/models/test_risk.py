@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -261,12 +262,8 @@ def test_the_tensorflow_model_warm_starts_from_an_earlier_version(data: dict, tm
     assert start.warm_start(previous)
     start.fit(data["train_x"].iloc[:cut], data["train_y"][:cut])
     for name in ("hidden_0", "hidden_1", "logit"):
-        for mine, theirs in zip(
-            start.model.get_layer(name).get_weights(),
-            previous.model.get_layer(name).get_weights(),
-            strict=True,
-        ):
-            np.testing.assert_array_equal(mine, theirs)
+        for part in ("kernel", "bias"):
+            np.testing.assert_array_equal(start.layers[f"{part}_{name}"], previous.layers[f"{part}_{name}"])
 
     assert not TFRiskModel(cold_every=2).warm_start(warm), "the second warm night in a row trains cold"
     assert not TFRiskModel(hidden_units=(8,)).warm_start(previous)
@@ -274,3 +271,49 @@ def test_the_tensorflow_model_warm_starts_from_an_earlier_version(data: dict, tm
     assert fewer.warm_start(previous)
     fewer.fit(data["train_x"].drop(columns=[DRIVER]), data["train_y"])
     assert fewer.fitted["warm_generation"] == 0, "other columns: trained from scratch"
+
+
+def test_the_tensorflow_model_scores_and_explains_with_numpy_as_keras_does(data: dict, tmp_path: Path) -> None:
+    """A saved tf_mlp scores and explains orders with numpy: the same scores as its Keras
+    model's forward pass and the same reasons as TensorFlow's gradient, and loading, scoring
+    and explaining in a fresh process never imports TensorFlow."""
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    from include.models.risk.tf_mlp import TFRiskModel
+
+    model = TFRiskModel(max_epochs=3).fit(data["train_x"], data["train_y"])
+    X = data["test_x"]
+    values = model._matrix(X)
+    keras_scores = model.model.predict(values.astype("float32"), verbose=0)[:, 0]
+    np.testing.assert_allclose(model._predict(values), keras_scores, rtol=1e-4, atol=1e-6)
+
+    import keras
+
+    logit_model = keras.Model(model.model.inputs, model.model.get_layer("logit").output)
+    batch = tf.convert_to_tensor(values.astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(batch)
+        logits = logit_model(batch, training=False)
+    gradient = tape.gradient(logits, batch).numpy()
+    expected = gradient * (values - model.typical_values().astype("float32"))
+    pushes = model.contributions(X)[model.model_columns].to_numpy()
+    np.testing.assert_allclose(pushes, expected, rtol=1e-3, atol=1e-5)
+    assert np.abs(pushes).max() > 0.01
+
+    model.save(tmp_path / "saved")
+    X.to_parquet(tmp_path / "orders.parquet")
+    code = (
+        "import sys, pandas as pd; from pathlib import Path\n"
+        "from include.models.catalogue import load_model\n"
+        "from include.models.risk.base import top_reasons\n"
+        f"m = load_model(Path({str(tmp_path / 'saved')!r}), family='order_risk')\n"
+        f"X = pd.read_parquet({str(tmp_path / 'orders.parquet')!r})\n"
+        "m.predict(X); top_reasons(m, X)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    env = {**os.environ, "SHOPFLOW_MODEL_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -53,6 +53,7 @@ from include.models.recommender.base import (
     cosine_neighbours,
     index_of,
     stored_rows,
+    top_k_dense,
     top_neighbours,
 )
 from include.models.recommender.ease import (
@@ -593,18 +594,38 @@ class TFNextItemRecommender(Recommender):
         if "table" not in self._weights:
             raise RuntimeError(f"the {self.name} recommender is not fitted; call fit or load")
 
+    def scoring_logits(self, items: np.ndarray, strength: np.ndarray) -> np.ndarray:
+        """`_logits` in numpy (float32): scoring needs no TensorFlow, whose import costs a task
+        process seconds. The transitions are summed per (row, product) with one bincount."""
+        weights = self._weights
+        n_rows, n_products = items.shape[0], len(self.products)
+        safe = np.maximum(items, 0)
+        position = np.logaddexp(0.0, weights["position"]).astype(np.float32)  # softplus
+        alpha = position[None, :] * strength * (items >= 0)  # B x L
+        table = weights["table"][safe] * alpha[:, :, None]  # B x L x N
+        cells = np.arange(n_rows)[:, None, None] * n_products + weights["neighbour_idx"][safe]
+        direct = np.bincount(cells.ravel(), weights=table.ravel(), minlength=n_rows * n_products)
+        customer = np.einsum("bl,bld->bd", alpha, weights["item_in"][safe])
+        logits = customer @ weights["item_out"].T
+        logits += direct.reshape(n_rows, n_products).astype(np.float32)
+        logits *= weights["scale"]
+        logits += weights["bias"][None, :]
+        return logits
+
     def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
-        tf = _tf()
         self._check_fitted()
         items, strength = recent_products(batch, self.max_history)
-        logits = self._logits(tf, self._variables(tf), tf.constant(items), tf.constant(strength))
-        logits = tf.where(tf.constant(batch.purchased.toarray()), -np.inf, logits)
+        logits = self.scoring_logits(items, strength)
+        purchased = batch.purchased
+        logits[stored_rows(purchased), purchased.indices] = -np.inf
         # The score is the softmax probability over what the customer has not bought.
-        normaliser = tf.reduce_logsumexp(logits, axis=1, keepdims=True)
-        top_logits, top = tf.math.top_k(logits, min(k, len(self.products)))
-        top_logits = top_logits.numpy().astype(np.float64)
-        probability = np.exp(top_logits - normaliser.numpy().astype(np.float64))
-        return top.numpy().astype(np.int64), np.where(np.isfinite(top_logits), probability, -np.inf)
+        top, top_logits = top_k_dense(logits, min(k, len(self.products)))
+        peak = logits.max(axis=1, keepdims=True)
+        peak[~np.isfinite(peak)] = 0.0  # a customer who bought everything: nothing to score
+        normaliser = peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True, dtype=np.float64))
+        top_logits = top_logits.astype(np.float64)
+        probability = np.exp(top_logits - normaliser)
+        return top, np.where(np.isfinite(top_logits), probability, -np.inf)
 
     def similar_products(self, k: int) -> pd.DataFrame:
         """The products most likely bought after each product (learned transitions plus the

@@ -1,7 +1,10 @@
 """The TensorFlow risk candidate: a small Keras MLP on standardised features.
 
-TensorFlow is imported inside the methods that need it, and only this module of the risk
-package refers to it.
+TensorFlow trains it; numpy scores it. Its layers are a few small matrices, saved beside the
+Keras file, and a forward pass (and the gradient the reasons need) is a handful of numpy
+products: scoring, judging and explaining orders never import TensorFlow, which costs a task
+process seconds before it does any work. TensorFlow is imported inside the methods that train,
+and only this module of the risk package refers to it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ TF_VALIDATION_FRACTION: float = 0.2
 TF_SEED: int = 42
 # Rows per batch when scoring and when computing gradients.
 TF_PREDICT_BATCH_SIZE: int = 8192
+# Keras' Normalization divides by max(sqrt(variance), this).
+KERAS_EPSILON: float = 1e-7
 # Epochs at most when starting from the previous night's weights, and the nights in a row
 # that may start warm before one trains from scratch (1: never warm).
 TF_WARM_EPOCHS: int = 8
@@ -57,6 +62,7 @@ class TFRiskModel(RiskModel):
 
     name: ClassVar[str] = "tf_mlp"
     _FILE = "model.keras"
+    _LAYERS_FILE = "layers.npz"
     _LOGIT_LAYER = "logit"
 
     def __init__(
@@ -85,8 +91,10 @@ class TFRiskModel(RiskModel):
         self.seed = int(seed)
         self.warm_epochs = int(warm_epochs)
         self.cold_every = int(cold_every)
-        self.model: Any = None
-        self._logit_model: Any = None
+        self.model: Any = None  # the Keras model while training
+        # What scoring needs, as numpy arrays: "mean", "variance", then "kernel_<layer>" and
+        # "bias_<layer>" of every hidden layer and of the logit layer.
+        self.layers: dict[str, np.ndarray] | None = None
         self._previous: TFRiskModel | None = None
         self._warm_generation = 0  # nights in a row this fit reuses an earlier version
 
@@ -94,7 +102,7 @@ class TFRiskModel(RiskModel):
         """Start the next fit from `previous`, a fitted tf_mlp of the same shape, unless it is
         the `cold_every`-th warm start in a row. Whether its model columns match tonight's is
         known only at fit time: if they do not, the fit starts from scratch."""
-        if not isinstance(previous, TFRiskModel) or previous.model is None:
+        if not isinstance(previous, TFRiskModel) or previous.layers is None:
             return False
         return self._start_from(previous, ("hidden_units",), self.cold_every)
 
@@ -111,7 +119,6 @@ class TFRiskModel(RiskModel):
         weights = balanced_class_weights(fit_y)
 
         self.model = self._build(fit_x)
-        self._logit_model = None
         epochs, patience = self._start_from_previous()
         validation: tuple[np.ndarray, ...] | None = None
         callbacks = []
@@ -136,6 +143,7 @@ class TFRiskModel(RiskModel):
             verbose=0,
         )
         self.fitted["epochs_trained"] = len(history.history["loss"])
+        self.layers = self._layers_of(self.model)
         log.info(
             "%s trained %d epochs on %d orders (validation %d)",
             self.name,
@@ -155,7 +163,9 @@ class TFRiskModel(RiskModel):
             return self.max_epochs, self.patience
         for layer in self.model.layers:
             if layer.name.startswith("hidden_") or layer.name == self._LOGIT_LAYER:
-                layer.set_weights(previous.model.get_layer(layer.name).get_weights())
+                layer.set_weights(
+                    [previous.layers[f"kernel_{layer.name}"], previous.layers[f"bias_{layer.name}"]]
+                )
         self.fitted["warm_generation"] = self._warm_generation
         return min(self.warm_epochs, self.max_epochs), min(TF_WARM_PATIENCE, self.patience)
 
@@ -186,38 +196,76 @@ class TFRiskModel(RiskModel):
         )
         return model
 
+    # ------------------------------------------------------------------ scoring with numpy
+
+    def _dense_layers(self) -> list[str]:
+        return [*(f"hidden_{i}" for i in range(len(self.hidden_units))), self._LOGIT_LAYER]
+
+    def _layers_of(self, model: Any) -> dict[str, np.ndarray]:
+        """The arrays a forward pass needs, read off a Keras model."""
+        standardise = model.get_layer("standardise")
+        layers = {
+            "mean": np.asarray(standardise.mean, np.float32).reshape(-1),
+            "variance": np.asarray(standardise.variance, np.float32).reshape(-1),
+        }
+        for name in self._dense_layers():
+            kernel, bias = model.get_layer(name).get_weights()
+            layers[f"kernel_{name}"], layers[f"bias_{name}"] = kernel, bias
+        return layers
+
+    def _forward(self, values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Logits (n) of `values`, and each hidden layer's ReLU mask (for the gradient), in
+        float32 as Keras computes them; dropout is off when scoring."""
+        if self.layers is None:
+            raise RuntimeError("the tf_mlp model is not fitted; call fit or load")
+        layers = self.layers
+        scale = np.maximum(np.sqrt(layers["variance"]), KERAS_EPSILON)
+        hidden = (values.astype(np.float32) - layers["mean"]) / scale
+        active = []
+        for name in self._dense_layers()[:-1]:
+            hidden = hidden @ layers[f"kernel_{name}"] + layers[f"bias_{name}"]
+            active.append(hidden > 0)
+            hidden = np.maximum(hidden, 0.0)
+        logit = hidden @ layers[f"kernel_{self._LOGIT_LAYER}"] + layers[f"bias_{self._LOGIT_LAYER}"]
+        return logit[:, 0], active
+
     def _predict(self, values: np.ndarray) -> np.ndarray:
-        scores = self.model.predict(values.astype("float32"), batch_size=TF_PREDICT_BATCH_SIZE, verbose=0)
-        return scores[:, 0].astype("float64")
+        scores = np.empty(len(values))
+        for start in range(0, len(values), TF_PREDICT_BATCH_SIZE):
+            logit, _ = self._forward(values[start : start + TF_PREDICT_BATCH_SIZE])
+            scores[start : start + len(logit)] = 1.0 / (1.0 + np.exp(-logit.astype(np.float64)))
+        return scores
 
     def _contributions(self, values: np.ndarray) -> np.ndarray:
-        tf = tensorflow()
-        values = values.astype("float32")
-        logit_model = self._get_logit_model()
-        typical = self.typical_values().astype("float32")
-        pushes = np.zeros_like(values)
+        """Gradient of the logit times the difference from the typical order: the gradient of
+        a ReLU network is its weights chained through the units active for that order."""
+        layers = self.layers
+        names = self._dense_layers()
+        scale = np.maximum(np.sqrt(layers["variance"]), KERAS_EPSILON)
+        typical = self.typical_values().astype(np.float32)
+        pushes = np.zeros(values.shape, np.float64)
         for start in range(0, len(values), TF_PREDICT_BATCH_SIZE):
-            batch = tf.convert_to_tensor(values[start : start + TF_PREDICT_BATCH_SIZE])
-            with tf.GradientTape() as tape:
-                tape.watch(batch)
-                logits = logit_model(batch, training=False)
-            gradient = tape.gradient(logits, batch).numpy()
-            pushes[start : start + len(gradient)] = gradient * (batch.numpy() - typical)
-        return pushes.astype("float64")
-
-    def _get_logit_model(self) -> Any:
-        import keras
-
-        if self._logit_model is None:
-            self._logit_model = keras.Model(self.model.inputs, self.model.get_layer(self._LOGIT_LAYER).output)
-        return self._logit_model
+            batch = values[start : start + TF_PREDICT_BATCH_SIZE].astype(np.float32)
+            _, active = self._forward(batch)
+            gradient = np.broadcast_to(layers[f"kernel_{names[-1]}"][:, 0], (len(batch), len(active[-1][0])))
+            for depth in range(len(active) - 1, -1, -1):
+                gradient = gradient * active[depth]
+                gradient = gradient @ layers[f"kernel_{names[depth]}"].T
+            pushes[start : start + len(batch)] = gradient / scale * (batch - typical)
+        return pushes
 
     def _save_files(self, directory: Path) -> None:
-        self.model.save(directory / self._FILE)
+        self.model.save(directory / self._FILE)  # the Keras model, for whoever wants it
+        np.savez(directory / self._LAYERS_FILE, **self.layers)
 
     def _load_files(self, directory: Path) -> None:
+        self.model = None
+        if (directory / self._LAYERS_FILE).exists():
+            with np.load(directory / self._LAYERS_FILE, allow_pickle=False) as arrays:
+                self.layers = {key: arrays[key] for key in arrays.files}
+            return
+        # Saved before its layers were: read them off the Keras file.
         tensorflow()
         import keras
 
-        self.model = keras.saving.load_model(directory / self._FILE)
-        self._logit_model = None
+        self.layers = self._layers_of(keras.saving.load_model(directory / self._FILE))

@@ -392,7 +392,9 @@ def test_tf_scoring_with_numpy_matches_the_tensorflow_graph(fitted, shop, tmp_pa
         "print('tensorflow' in sys.modules)\n"
     )
     env = {**os.environ, "SHOPFLOW_MODEL_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 

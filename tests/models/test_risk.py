@@ -273,7 +273,9 @@ def test_the_tensorflow_model_warm_starts_from_an_earlier_version(data: dict, tm
     assert fewer.fitted["warm_generation"] == 0, "other columns: trained from scratch"
 
 
-def test_the_tensorflow_model_scores_and_explains_with_numpy_as_keras_does(data: dict, tmp_path: Path) -> None:
+def test_the_tensorflow_model_scores_and_explains_with_numpy_as_keras_does(
+    data: dict, tmp_path: Path
+) -> None:
     """A saved tf_mlp scores and explains orders with numpy: the same scores as its Keras
     model's forward pass and the same reasons as TensorFlow's gradient, and loading, scoring
     and explaining in a fresh process never imports TensorFlow."""
@@ -315,5 +317,7 @@ def test_the_tensorflow_model_scores_and_explains_with_numpy_as_keras_does(data:
         "print('tensorflow' in sys.modules)\n"
     )
     env = {**os.environ, "SHOPFLOW_MODEL_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == "False"

@@ -372,6 +372,16 @@ STAGES = (
 )
 
 
+def commit() -> str:
+    """The commit the bench runs (in any checkout or worktree)."""
+    import subprocess
+
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    )
+    return out.stdout.strip() or "unknown"
+
+
 def report(results: dict[str, dict], args: argparse.Namespace, inherited: int) -> str:
     from include import settings
 
@@ -385,7 +395,7 @@ def report(results: dict[str, dict], args: argparse.Namespace, inherited: int) -
         + (" --side-by-side" if args.side_by_side else "")
         + (f" --out {args.out}" if args.out != DEFAULT_OUT else "")
         + "`",
-        f"- when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, code {commit()}",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         "PostgreSQL 15 on the same machine (shared, so read single figures as shapes)",
         f"- shops: {args.days} days of each preset; night 1 trains every model from scratch, night 2 "

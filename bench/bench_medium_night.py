@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,22 +101,31 @@ class TaskProcesses:
         from airflow.utils.state import TaskInstanceState
 
         self.inherited = max(self.inherited, rss())
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                self._run_task(ti=ti, task=task, run_triggerer=run_triggerer)
-                code = 0
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+        pid = fork(lambda: self._run_task(ti=ti, task=task, run_triggerer=run_triggerer))
         _, status, usage = os.wait4(pid, 0)
         self.peaks[(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)] = usage.ru_maxrss * 1024
         if os.waitstatus_to_exitcode(status) != 0:  # it died before recording its end
             ti.set_state(TaskInstanceState.FAILED)
+
+
+def fork(work: Callable[[], None]) -> int:
+    """Run `work` in a forked child, which exits 0 when it returns and 1 when it raises (after
+    printing the error); returns the child's pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        work()
+        code = 0
+    except BaseException:  # noqa: BLE001 - printed, then the exit code tells the parent
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def rss() -> int:
@@ -166,23 +176,13 @@ def run_side_by_side(
     for dag_id in dag_ids:
         handle, name = tempfile.mkstemp(prefix=f"shopflow-bench-{dag_id}-", suffix=".json")
         os.close(handle)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                result = run_night(dag_id, as_of, processes)
-                result["inherited"] = processes.inherited
-                Path(name).write_text(json.dumps(result))
-                code = 0
-            except BaseException:  # noqa: BLE001 - printed, then the exit code tells the parent
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        children[pid] = (dag_id, Path(name))
+
+        def night(dag_id: str = dag_id, path: Path = Path(name)) -> None:
+            result = run_night(dag_id, as_of, processes)
+            result["inherited"] = processes.inherited
+            path.write_text(json.dumps(result))
+
+        children[fork(night)] = (dag_id, Path(name))
     results: dict[str, dict] = {}
     for pid, (dag_id, path) in children.items():
         _, status = os.waitpid(pid, 0)

@@ -374,17 +374,13 @@ def top_neighbours(
     Returns:
         (indices, scores), each len(rows) x min(n, n_products - 1); -inf marks an empty slot.
     """
-    rows = np.arange(n_products) if rows is None else np.asarray(rows)
-    n = min(n, max(n_products - 1, 0))
-    indices = np.zeros((len(rows), n), dtype=np.int32)
-    scores = np.full((len(rows), n), -np.inf)
-    step = batch_rows(n_products)
-    for start in range(0, len(rows), step):
-        stop = min(start + step, len(rows))
+
+    def choose(start: int, stop: int, block_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         block = np.asarray(block_scores(start, stop), dtype=np.float64)
-        block[np.arange(stop - start), rows[start:stop]] = -np.inf  # never itself
-        indices[start:stop], scores[start:stop] = top_k_dense(block, n)
-    return indices, scores
+        block[np.arange(stop - start), block_rows] = -np.inf  # never itself
+        return top_k_dense(block, n)
+
+    return _by_blocks(n_products, n, rows, choose)
 
 
 def sparse_neighbours(
@@ -403,6 +399,25 @@ def sparse_neighbours(
         block_scores: (start, stop) -> sparse (stop - start) x n_products scores of the
             products `rows[start:stop]`.
     """
+
+    def choose(start: int, stop: int, block_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        itself = sp.csr_matrix(
+            (np.ones(stop - start, dtype=bool), (np.arange(stop - start), block_rows)),
+            shape=(stop - start, n_products),
+        )
+        return sparse_top_k(block_scores(start, stop), n, exclude=itself, fill=fill, fill_scores=fill_scores)
+
+    return _by_blocks(n_products, n, rows, choose)
+
+
+def _by_blocks(
+    n_products: int,
+    n: int,
+    rows: np.ndarray | None,
+    choose: Callable[[int, int, np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbour lists of `rows` (default: every product), `choose`n block by block:
+    (start, stop, the block's products, n) -> the block's (indices, scores)."""
     rows = np.arange(n_products) if rows is None else np.asarray(rows)
     n = min(n, max(n_products - 1, 0))
     indices = np.zeros((len(rows), n), dtype=np.int32)
@@ -410,13 +425,7 @@ def sparse_neighbours(
     step = batch_rows(n_products)
     for start in range(0, len(rows), step):
         stop = min(start + step, len(rows))
-        itself = sp.csr_matrix(
-            (np.ones(stop - start, dtype=bool), (np.arange(stop - start), rows[start:stop])),
-            shape=(stop - start, n_products),
-        )
-        indices[start:stop], scores[start:stop] = sparse_top_k(
-            block_scores(start, stop), n, exclude=itself, fill=fill, fill_scores=fill_scores
-        )
+        indices[start:stop], scores[start:stop] = choose(start, stop, rows[start:stop], n)
     return indices, scores
 
 

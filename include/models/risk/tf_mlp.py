@@ -213,14 +213,17 @@ class TFRiskModel(RiskModel):
             layers[f"kernel_{name}"], layers[f"bias_{name}"] = kernel, bias
         return layers
 
+    def _scale(self) -> np.ndarray:
+        """What the standardisation divides by, as Keras' Normalization does."""
+        return np.maximum(np.sqrt(self.layers["variance"]), KERAS_EPSILON)
+
     def _forward(self, values: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Logits (n) of `values`, and each hidden layer's ReLU mask (for the gradient), in
         float32 as Keras computes them; dropout is off when scoring."""
         if self.layers is None:
             raise RuntimeError("the tf_mlp model is not fitted; call fit or load")
         layers = self.layers
-        scale = np.maximum(np.sqrt(layers["variance"]), KERAS_EPSILON)
-        hidden = (values.astype(np.float32) - layers["mean"]) / scale
+        hidden = (values.astype(np.float32) - layers["mean"]) / self._scale()
         active = []
         for name in self._dense_layers()[:-1]:
             hidden = hidden @ layers[f"kernel_{name}"] + layers[f"bias_{name}"]
@@ -241,13 +244,14 @@ class TFRiskModel(RiskModel):
         a ReLU network is its weights chained through the units active for that order."""
         layers = self.layers
         names = self._dense_layers()
-        scale = np.maximum(np.sqrt(layers["variance"]), KERAS_EPSILON)
+        scale = self._scale()
+        logit_kernel = layers[f"kernel_{names[-1]}"][:, 0]
         typical = self.typical_values().astype(np.float32)
         pushes = np.zeros(values.shape, np.float64)
         for start in range(0, len(values), TF_PREDICT_BATCH_SIZE):
             batch = values[start : start + TF_PREDICT_BATCH_SIZE].astype(np.float32)
             _, active = self._forward(batch)
-            gradient = np.broadcast_to(layers[f"kernel_{names[-1]}"][:, 0], (len(batch), len(active[-1][0])))
+            gradient = np.broadcast_to(logit_kernel, (len(batch), len(logit_kernel)))
             for depth in range(len(active) - 1, -1, -1):
                 gradient = gradient * active[depth]
                 gradient = gradient @ layers[f"kernel_{names[depth]}"].T

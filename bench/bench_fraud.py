@@ -3,8 +3,9 @@
     PYTHONPATH=. .venv/bin/python bench/bench_fraud.py [--out bench/results/fraud.md]
 
 Loads ../shared/data/fraud-ecommerce into a fresh SQLite warehouse (include/importers/fraud_sample.py:
-one order per purchase, a chargeback 30 days after each fraud), runs the order_risk DAG with
-`dag.test()` as of 2015-12-15, and reports for every candidate, beside scikit-learn's
+one order per purchase, a chargeback 30 days after each fraud), passes each night's rows through
+the gate under the sample's data contract (include/importers/fraud_sample_contract.toml), runs
+the order_risk DAG with `dag.test()` as of 2015-09-01 and 2015-12-15, and reports for every candidate, beside scikit-learn's
 HistGradientBoosting with its defaults trained on the same rows:
 
 - time-based, as the DAG judges: holdout PR-AUC (candidates trained as on the backtest night,
@@ -54,6 +55,8 @@ def prepare(workdir: Path) -> None:
             "SHOPFLOW_TASK_RETRIES": "0",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "GX_ANALYTICS_ENABLED": "False",
+            # No clickstream, catalogue, baskets or payment methods: the sample's own contract.
+            "SHOPFLOW_CONTRACT": str(root / "include" / "importers" / "fraud_sample_contract.toml"),
         }
     )
     airflow = Path(sys.executable).parent / "airflow"
@@ -113,6 +116,11 @@ def night(as_of: str, conf: dict[str, Any], frauds: set[int]) -> tuple[list[str]
     from include.pipeline.refs import RunWindow, Staged
 
     conf = {**conf, "as_of": as_of}
+    # The gate passes the rows loaded by the night (the first night: the whole history before it).
+    day = (datetime.fromisoformat(as_of) - timedelta(days=1)).date().isoformat()
+    started = time.perf_counter()
+    run_dag("warehouse_validation", conf={"day": day})
+    gate_seconds = time.perf_counter() - started
     started = time.perf_counter()
     # The as_of Param sets the data's night; the run's own date must follow the DAG's start.
     dag_run = run_dag("order_risk", conf=conf)
@@ -144,7 +152,8 @@ def night(as_of: str, conf: dict[str, Any], frauds: set[int]) -> tuple[list[str]
     lines = [
         f"## As of {as_of}: time-based, as the DAG judges and serves",
         "",
-        f"order_risk DAG ({dag_run.state}) in {dag_seconds:.0f} s with {conf}. Candidates trained on "
+        f"The gate in {gate_seconds:.0f} s, then the order_risk DAG ({dag_run.state}) in {dag_seconds:.0f} s with "
+        f"{conf}. Candidates trained on "
         f"{len(train)} orders ({int(train['train_label'].sum())} frauds known at the backtest night, "
         f"{train['ordered_at'].min():%Y-%m-%d} to {train['ordered_at'].max():%Y-%m-%d}); holdout "
         f"{len(holdout)} orders ({int(holdout['label'].sum())} frauds); served {len(served)} orders "

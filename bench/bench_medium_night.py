@@ -218,18 +218,20 @@ def extract_queries(as_of: datetime) -> dict[str, list[tuple[str, dict]]]:
     """The queries each extract task runs tonight, with the parameters it binds (the DAGs'
     defaults: 90 days of history, 7 days of holdout, 30 active days; risk as RISK_CONF)."""
     day = timedelta(days=1)
+    # The night's validation passed every table up to as_of: its watermark.
+    until = {"end": as_of, "loaded_until": as_of}
     return {
         "extract_interactions": [
             (
                 "recommendations/extract_interaction_parts",
-                {"start": as_of - 90 * day, "end": as_of, "split": as_of - 7 * day},
+                {**until, "start": as_of - 90 * day, "split": as_of - 7 * day},
             ),
-            ("recommendations/extract_active_customers", {"start": as_of - 30 * day, "end": as_of}),
-            ("recommendations/extract_products", {"end": as_of}),
+            ("recommendations/extract_active_customers", {**until, "start": as_of - 30 * day}),
+            ("recommendations/extract_products", until),
         ],
         "extract_orders": [
-            ("risk/extract_orders", {"start": as_of - 180 * day, "end": as_of}),
-            ("risk/extract_chargebacks", {"end": as_of}),
+            ("risk/extract_orders", {**until, "start": as_of - 180 * day}),
+            ("risk/extract_chargebacks", until),
         ],
     }
 

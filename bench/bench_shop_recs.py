@@ -45,11 +45,12 @@ def extract(as_of: datetime):
     from include import warehouse
 
     start, holdout_start = as_of - timedelta(days=HISTORY_DAYS), as_of - timedelta(days=HOLDOUT_DAYS)
+    # Every row the simulator wrote up to as_of: the bench reads its own shop, not a gated one.
     train = warehouse.read_frame(
-        "recommendations/extract_interactions", {"start": start, "end": holdout_start}
+        "recommendations/extract_interactions", {"start": start, "end": holdout_start, "loaded_until": as_of}
     )
     holdout = warehouse.read_frame(
-        "recommendations/extract_purchases", {"start": holdout_start, "end": as_of}
+        "recommendations/extract_purchases", {"start": holdout_start, "end": as_of, "loaded_until": as_of}
     )
     return train, holdout, holdout_start
 

@@ -60,6 +60,12 @@ def reset_outputs(engine: sa.Engine) -> None:
         ).scalars()
         for table in list(published):
             conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-        for table in ("model_versions", "published_tables", "data_quality_runs", "data_quality_quarantine"):
+        for table in (
+            "model_versions",
+            "published_tables",
+            "data_quality_runs",
+            "data_quality_quarantine",
+            "validated_loads",
+        ):
             if warehouse.table_exists(table, conn):
                 conn.exec_driver_sql(f"DELETE FROM {table}")

@@ -127,7 +127,7 @@ def order_risk() -> None:
         from include.pipeline import order_risk as steps
         from include.pipeline.common import resolve_window
 
-        check_run(steps.check_settings, tables=steps.SOURCE_TABLES)
+        check_run(steps.check_settings, tables=steps.SOURCE_TABLES, validated=True)
         warehouse.ensure_output_tables()
         window = resolve_window(params, context)
         return steps.extract(window, history_days=params["history_days"], run_id=run_id)

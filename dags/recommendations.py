@@ -86,7 +86,7 @@ def recommendations() -> None:
         from include.pipeline import recommendations as steps
         from include.pipeline.common import resolve_window
 
-        check_run(tables=steps.SOURCE_TABLES)
+        check_run(tables=steps.SOURCE_TABLES, validated=True)
         warehouse.ensure_output_tables()
         window = resolve_window(params, context)
         return steps.extract(

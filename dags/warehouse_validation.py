@@ -65,13 +65,13 @@ SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "ch
             0.3,
             type="number",
             minimum=0,
-            description="A day with fewer rows than this times the median of the trailing days fails.",
+            description="A day's load below this times the 10th percentile of the trailing days' loads fails.",
         ),
         "volume_max_ratio": Param(
             3.0,
             type="number",
             minimum=1,
-            description="A day with more rows than this times the median of the trailing days fails.",
+            description="A day's load above this times the 90th percentile of the trailing days' loads fails.",
         ),
         "trailing_days": Param(
             14,

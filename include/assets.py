@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
+from include import contract
+
 # Updated by the validation DAG when an interval's events, customers and products passed.
 VALIDATED_INTERACTIONS = Asset(name="validated_interactions", uri="shopflow://warehouse/interactions")
 # Updated by the validation DAG when an interval's orders, order items and chargebacks passed.
@@ -13,7 +15,8 @@ RECOMMENDATIONS = Asset(name="recommendations", uri="shopflow://warehouse/recomm
 SIMILAR_PRODUCTS = Asset(name="similar_products", uri="shopflow://warehouse/similar_products")
 ORDER_RISK_SCORES = Asset(name="order_risk_scores", uri="shopflow://warehouse/order_risk_scores")
 
-# The source tables behind each validated Asset: what its consumer DAG reads. A failed check on a
-# table holds back only the Assets that need it: a shop whose events fail still gets risk scores.
-INTERACTION_TABLES = ("customers", "products", "events")
-ORDER_TABLES = ("customers", "orders", "order_items", "chargebacks")
+# The source tables behind each validated Asset: what its consumer DAG reads, as the data contract
+# declares (include/contract.toml). A failed check on a table holds back only the Assets that
+# need it: a shop whose events fail still gets risk scores.
+INTERACTION_TABLES = contract.load().consumers["recommendations"]
+ORDER_TABLES = contract.load().consumers["order_risk"]

@@ -34,6 +34,7 @@ TAGS = ["shopflow"]
 def check_run(
     *checks: Callable[[Mapping[str, Any]], None],
     tables: tuple[str, ...] = (),
+    validated: bool = False,
     context: Mapping[str, Any] | None = None,
 ) -> None:
     """Fail the first task of a run at once, without retries, on what no retry can heal:
@@ -41,7 +42,9 @@ def check_run(
     - a conf key the DAG does not declare (a misspelt or invented Param would otherwise reach
       the code as if declared);
     - Params that `checks` reject together (each raises ValueError naming the conflict);
-    - a missing or malformed `warehouse` connection, or a source table in `tables` missing.
+    - a missing or malformed `warehouse` connection, or a source table in `tables` missing;
+    - a data contract that names what does not exist;
+    - with `validated`, a table of `tables` the data-quality gate has never passed.
 
     An unreachable warehouse or secrets backend is not among them: that error propagates and
     Airflow retries the task. The message says what is wrong; nothing else of the run runs.
@@ -50,7 +53,7 @@ def check_run(
     from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include import warehouse
+    from include import contract, validation, warehouse
 
     context = context if context is not None else get_current_context()
 
@@ -63,9 +66,12 @@ def check_run(
             raise ValueError(f"{dag.dag_id} does not take the Params {unknown} (it takes {sorted(declared)})")
         for check in checks:
             check(context["params"])
+        contract.load()
         warehouse.warehouse_url()
         if tables:
             warehouse.require_tables(tables)
+        if validated:
+            validation.require_passed(tables)
     except (ValueError, warehouse.WarehouseNotConfigured, warehouse.MissingSourceTables) as exc:
         raise AirflowFailException(f"{exc}. Nothing was run.") from exc
 

@@ -1179,6 +1179,22 @@ def simulate_truth(
     return pd.concat(parts, ignore_index=True)
 
 
+def with_load_times(frames: dict[str, pd.DataFrame], day: date) -> dict[str, pd.DataFrame]:
+    """The day's rows with their `loaded_at`: the simulated shop streams each row as it happens,
+    so a row lands at its own time (an order line with its order), kept inside the day it was
+    written on (a customer dated after the day, or undated, lands at the day's edge)."""
+    first = pd.Timestamp(day)
+    last = first + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+    order_times = frames["orders"].set_index("order_id")["ordered_at"]
+    stamped = {}
+    for table, frame in frames.items():
+        column = warehouse.BUSINESS_TIME[table]
+        times = frame["order_id"].map(order_times) if column is None else frame[column]
+        times = pd.to_datetime(times).fillna(first).clip(first, last)
+        stamped[table] = frame.assign(**{warehouse.LOADED_AT: times.to_numpy()})
+    return stamped
+
+
 def _write_day(
     conn: sa.Connection,
     preset: ShopPreset,
@@ -1187,6 +1203,7 @@ def _write_day(
     day: date,
     frames: dict[str, pd.DataFrame],
 ) -> dict[str, int]:
+    frames = with_load_times(frames, day)
     counts = {table: warehouse.write_frame(frames[table], table, conn=conn) for table in SOURCE_TABLES}
     warehouse.run_sql(
         "simulator/insert_shop_simulation_day",

@@ -1,16 +1,25 @@
 """Data-quality gate: Great Expectations suites run in the warehouse on one data interval.
 
+The gate validates rows by when they landed (`loaded_at`), not by the time they describe: a run
+for [start, end) checks every row of the table loaded since its watermark (the end of the last
+load range that passed) and before `end`. Normally that is the interval's load; after a failed
+or skipped night, or on the first night, it reaches back further. A row dated last month but
+loaded today is checked tonight. When the checks pass, the table's watermark moves to `end`,
+and the model DAGs read only rows loaded before the watermarks of the tables they read
+(`loaded_until`): nothing reaches a model that the gate has not seen or quarantined.
+
 Per source table, in this order:
 
 1. **Schema** (critical): every expected column exists (Great Expectations on the table) and
    has the expected type family (read from the warehouse catalogue). A missing, renamed or
    retyped column stops the table's validation and names the column.
-2. **Rules on the interval**, as Great Expectations suites whose SQL runs in the warehouse:
-   keys not null (critical); row count inside a band around the median of the trailing days
-   (critical: an empty day and a tenfold spike both fail); row-level rules — duplicate ids,
-   unknown references, values outside the allowed sets or bounds, timestamps in the future —
-   whose offending rows are **quarantined** while they are at most `quarantine_tolerance` of
-   the interval's rows, and critical above it; freshness of the newest row (warning).
+2. **Rules on the rows under validation**, as Great Expectations suites whose SQL runs in the
+   warehouse: keys not null (critical); the interval's load inside a band around the median of
+   the trailing days' loads (what a miss means is the data contract's: critical, warning or not
+   judged); row-level rules — duplicate ids, unknown references, timestamps in the future, and
+   the contract's required columns, allowed values and bounds (`include/contract.toml`) — whose
+   offending rows are **quarantined** while they are at most `quarantine_tolerance` of the rows
+   under validation, and critical above it; freshness of the newest row (warning).
 3. **Drift** (warning): the event-type mix, the category mix of events and the distribution of
    order amounts against the trailing window, by population stability index (PSI).
 
@@ -27,6 +36,7 @@ import json
 import logging
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +44,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from include import settings, warehouse
+from include import contract, settings, warehouse
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +52,6 @@ CRITICAL = "critical"
 WARNING = "warning"
 QUARANTINE = "quarantine"
 
-EVENT_TYPES = ["view", "add_to_cart", "purchase"]
-PAYMENT_METHODS = ["card", "paypal", "bank_transfer", "gift_card", "crypto"]
 # Rows of offending keys shown in the task log per failed rule.
 SAMPLE_SIZE = 5
 # Added to every bucket share before PSI, so that an empty bucket does not divide by zero.
@@ -55,8 +63,8 @@ class QualitySettings:
     """Thresholds a user may change (the validation DAG exposes each one as a Param)."""
 
     quarantine_tolerance: float = 0.01  # share of an interval's rows that may be quarantined
-    volume_min_ratio: float = 0.3  # a day below this x the trailing median fails
-    volume_max_ratio: float = 3.0  # a day above this x the trailing median fails
+    volume_min_ratio: float = 0.3  # a day's load below this x the trailing 10th percentile fails
+    volume_max_ratio: float = 3.0  # a day's load above this x the trailing 90th percentile fails
     trailing_days: int = 14  # days before the interval that volume and drift compare with
     freshness_hours: float = 6.0  # the newest row must be at most this old at interval end
     drift_psi_limit: float = 0.2  # PSI above this is a drift warning
@@ -123,41 +131,39 @@ KEY_COLUMN = {
     "order_items": "order_id",
     "chargebacks": "order_id",
 }
-# Row-level rules per table: rule name -> the SQL file that finds the offending record ids.
+# Row-level rules every shop has, per table: rule name -> the SQL file that finds the offending
+# record ids. What values a column may hold is the data contract's (CONTRACT_RULE).
 ROW_RULES: dict[str, dict[str, str]] = {
     "customers": {
         "duplicate_ids": "quality/find_duplicate_customers",
-        "missing_fields": "quality/find_invalid_customers",
         "future_timestamps": "quality/find_future_customers",
     },
     "products": {
         "duplicate_ids": "quality/find_duplicate_products",
-        "invalid_values": "quality/find_invalid_products",
         "future_timestamps": "quality/find_future_products",
     },
     "events": {
         "duplicate_ids": "quality/find_duplicate_events",
-        "invalid_values": "quality/find_invalid_events",
         "unknown_references": "quality/find_unknown_event_references",
         "future_timestamps": "quality/find_future_events",
     },
     "orders": {
         "duplicate_ids": "quality/find_duplicate_orders",
-        "invalid_values": "quality/find_invalid_orders",
         "unknown_references": "quality/find_unknown_order_references",
         "future_timestamps": "quality/find_future_orders",
     },
     "order_items": {
         "duplicate_ids": "quality/find_duplicate_order_items",
-        "invalid_values": "quality/find_invalid_order_items",
         "unknown_references": "quality/find_unknown_order_item_references",
         "orphan_rows": "quality/find_orphan_order_items",
     },
     "chargebacks": {
-        "invalid_values": "quality/find_invalid_chargebacks",
+        "order_mismatch": "quality/find_mismatched_chargebacks",
         "future_timestamps": "quality/find_future_chargebacks",
     },
 }
+# The contract's rule: a required column null, or a value outside its allowed set or bounds.
+CONTRACT_RULE = "invalid_values"
 # Row-level findings that are worth a warning but leave the rows in use.
 # Unknown account ages are one: risk scores those orders with an explicit "unknown" indicator.
 WARNING_ROW_RULES: dict[str, dict[str, str]] = {
@@ -167,8 +173,6 @@ WARNING_ROW_RULES: dict[str, dict[str, str]] = {
     # where quarantining the order's reports would erase its label.
     "chargebacks": {"duplicate_reports": "quality/find_duplicate_chargebacks"},
 }
-# Tables whose daily volume is checked against the trailing median (the others are trickles).
-VOLUME_TABLES = ("events", "orders", "order_items")
 FRESHNESS_RULES = {"events": "quality/find_stale_events", "orders": "quality/find_stale_orders"}
 # Table -> drift check -> (SQL file with bucket counts, fewest interval rows to judge by).
 DRIFT_CHECKS: dict[str, dict[str, tuple[str, int]]] = {
@@ -182,6 +186,10 @@ DRIFT_CHECKS: dict[str, dict[str, tuple[str, int]]] = {
 
 class DataQualityError(RuntimeError):
     """A critical rule failed: the data of this interval must not be used."""
+
+
+class NotValidated(ValueError):
+    """A model run asked for rows of a table the gate has never passed."""
 
 
 @dataclass
@@ -219,14 +227,21 @@ class CheckResult:
 # --------------------------------------------------------------------------- SQL helpers
 
 
-def _literal_sql(name: str, params: dict[str, Any], engine: sa.Engine) -> str:
-    """A .sql file with its parameters rendered as quoted literals by SQLAlchemy.
+def _literal_sql(name: str, params: dict[str, Any], engine: sa.Engine, table: str | None = None) -> str:
+    """A .sql file with its parameters rendered as quoted literals (see `_literal`)."""
+    identifiers = {"table": table} if table else None
+    (text,) = warehouse.split_statements(
+        warehouse.load_sql(name, warehouse.dialect_name(engine), identifiers)
+    )
+    return _literal(text, params, engine)
+
+
+def _literal(text: str, params: dict[str, Any], engine: sa.Engine) -> str:
+    """A statement with its parameters rendered as quoted literals by SQLAlchemy.
 
     Great Expectations takes query strings, not parameters; timestamps are rendered in the
     warehouse's text form, which PostgreSQL casts to TIMESTAMP in the comparison.
     """
-    dialect = warehouse.dialect_name(engine)
-    (text,) = warehouse.split_statements(warehouse.load_sql(name, dialect))
     used = {k: v for k, v in warehouse.bind_params(params, "sqlite").items() if f":{k}" in text}
     statement = sa.text(text).bindparams(**used)
     return str(statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
@@ -244,18 +259,72 @@ _SQLITE_STORED = {
 }
 
 
+def expected_columns(table: str) -> dict[str, str]:
+    """The columns the gate expects of a source table: its own and the load time."""
+    return {**SCHEMA[table], warehouse.LOADED_AT: "timestamp"}
+
+
 def mistyped_rows_sql(table: str) -> str:
     """SQLite: the keys of rows of the *whole* table with a value of the wrong stored type (a
     mistyped timestamp falls in no interval, so the interval's rules would never see it)."""
     key = KEY_COLUMN[table]
     wrong = " OR ".join(
-        f"NOT {_SQLITE_STORED[family].format(c=column)}" for column, family in SCHEMA[table].items()
+        f"NOT {_SQLITE_STORED[family].format(c=column)}" for column, family in expected_columns(table).items()
     )
     return f"SELECT CAST({key} AS TEXT) AS record_id FROM {warehouse.check_identifier(table)} WHERE {wrong}"
 
 
-def _count(name: str, start: datetime, end: datetime, conn: sa.Connection) -> int:
-    return int(warehouse.scalar(name, {"start": start, "end": end}, conn=conn) or 0)
+def unloaded_rows_sql(table: str) -> str:
+    """The keys of rows without a load time: no interval holds them, so no extract reads them."""
+    return (
+        f"SELECT {KEY_COLUMN[table]} AS record_id FROM {warehouse.check_identifier(table)} "
+        f"WHERE {warehouse.LOADED_AT} IS NULL"
+    )
+
+
+def _quoted(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(float(value))
+
+
+def invalid_values_sql(table: str, cfg: QualitySettings) -> str | None:
+    """The data contract's value rules of `table` as one query over the rows under validation
+    (None when the contract constrains no value of it). Bounds that name a gate Param take its
+    value tonight; a null is judged only by `required`."""
+    spec = contract.load().tables[table]
+    if not spec.constrains_values:
+        return None
+    key = KEY_COLUMN[table]
+    broken = [f"{column} IS NULL" for column in spec.required]
+    for column, values in spec.allowed.items():
+        broken.append(f"{column} NOT IN ({', '.join(_quoted(v) for v in values)})")
+    for column, limits in spec.bounds.items():
+        for kind, limit in limits.items():
+            value = getattr(cfg, limit) if isinstance(limit, str) else limit
+            broken.append(f"NOT ({column} {contract.BOUND_KINDS[kind]} {_quoted(value)})")
+    return (
+        f"SELECT {key} AS record_id FROM {warehouse.check_identifier(table)} "
+        f"WHERE {warehouse.LOADED_AT} >= :loaded_from AND {warehouse.LOADED_AT} < :end "
+        f"AND {key} IS NOT NULL AND ({' OR '.join(broken)})"
+    )
+
+
+def quarantine_rules(table: str, cfg: QualitySettings, dialect: str) -> dict[str, str]:
+    """Rule name -> the query (with :parameters) of every rule whose offending rows of `table`
+    are quarantined: the rules every shop has, and the contract's."""
+    rules = {
+        rule: warehouse.split_statements(warehouse.load_sql(name, dialect))[0]
+        for rule, name in ROW_RULES[table].items()
+    }
+    generated = invalid_values_sql(table, cfg)
+    if generated is not None:
+        rules[CONTRACT_RULE] = generated
+    return rules
+
+
+# Checks whose SQL is generated from the schema rather than kept in a rule file.
+GENERATED_CHECKS = {"stored_types": mistyped_rows_sql, "unknown_load_time": unloaded_rows_sql}
 
 
 def check_schema(table: str, engine: sa.Engine) -> list[CheckResult]:
@@ -264,7 +333,7 @@ def check_schema(table: str, engine: sa.Engine) -> list[CheckResult]:
         return [CheckResult(table, "expect_table_to_exist", "", CRITICAL, False, "table missing")]
     columns = {c["name"]: str(c["type"]).upper() for c in sa.inspect(engine).get_columns(table)}
     results = []
-    expected = SCHEMA[table]
+    expected = expected_columns(table)
     extra = sorted(set(columns) - set(expected))
     for column, family in expected.items():
         if column not in columns:
@@ -286,13 +355,68 @@ def check_schema(table: str, engine: sa.Engine) -> list[CheckResult]:
     return results
 
 
+def loaded_rows(table: str, start: datetime, end: datetime, conn: sa.Connection) -> int:
+    """How many rows of `table` were loaded in [start, end)."""
+    params = {"start": start, "end": end}
+    return int(
+        warehouse.scalar("quality/count_loaded_rows", params, conn=conn, identifiers={"table": table}) or 0
+    )
+
+
 def trailing_counts(table: str, start: datetime, days: int, conn: sa.Connection) -> list[int]:
-    """Row counts of each of the `days` days before `start` that have any rows."""
+    """Rows loaded on each of the `days` days before `start` that have any."""
     counts = []
     for back in range(days, 0, -1):
         day = start - timedelta(days=back)
-        counts.append(_count(f"quality/count_{table}", day, day + timedelta(days=1), conn))
+        counts.append(loaded_rows(table, day, day + timedelta(days=1), conn))
     return [c for c in counts if c > 0]
+
+
+def watermarks(conn: sa.Connection) -> dict[str, datetime]:
+    """Each source table's watermark: the end of the latest load range that passed the gate."""
+    import pandas as pd
+
+    frame = warehouse.read_frame("quality/select_watermarks", conn=conn, parse_dates=["validated_until"])
+    return {
+        str(table): pd.Timestamp(until).to_pydatetime()
+        for table, until in zip(frame["table_name"], frame["validated_until"], strict=True)
+    }
+
+
+def require_passed(tables: Sequence[str], engine: sa.Engine | None = None) -> dict[str, datetime]:
+    """The watermarks of `tables`.
+
+    Raises:
+        NotValidated: naming each table the gate has never passed.
+    """
+    with (engine or warehouse.get_engine()).connect() as conn:
+        marks = watermarks(conn) if warehouse.table_exists("validated_loads", conn) else {}
+    missing = [t for t in tables if t not in marks]
+    if missing:
+        raise NotValidated(
+            f"{', '.join(missing)} never passed the data-quality gate, so no row of "
+            f"{'it' if len(missing) == 1 else 'them'} may be read: run warehouse_validation first"
+        )
+    return marks
+
+
+def loaded_until(tables: list[str], as_of: datetime, engine: sa.Engine | None = None) -> datetime:
+    """The load time before which a model run as of `as_of` may read `tables`: the earliest of
+    their watermarks, and never later than `as_of` (a run reads what had landed by then).
+
+    Raises:
+        NotValidated: naming each table the gate has never passed.
+    """
+    marks = require_passed(tables, engine)
+    until = min([as_of, *(marks[t] for t in tables)])
+    if until < as_of:
+        log.warning(
+            "Reading rows loaded before %s: the gate has passed %s only up to then, not up to %s",
+            until,
+            ", ".join(t for t in tables if marks[t] < as_of),
+            as_of,
+        )
+    return until
 
 
 def population_stability(current: dict[str, int], reference: dict[str, int]) -> float:
@@ -385,6 +509,7 @@ def run_expectations(
     volume_band: tuple[int, int | None],
     engine: sa.Engine,
     docs_dir: Path,
+    rules: dict[str, str],
 ) -> list[CheckResult]:
     """The Great Expectations suite of `table` on the interval, run as SQL in the warehouse;
     builds the run's Data Docs."""
@@ -402,13 +527,18 @@ def run_expectations(
         )
     else:  # Great Expectations closes SQLite connections itself
         source = context.data_sources.add_sqlite(name="warehouse", connection_string=url)
-    batch_sql = _literal_sql(f"validation/select_{table}_in_interval", params, engine)
-    batch = source.add_query_asset(name=table, query=batch_sql).add_batch_definition_whole_table("interval")
 
-    suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_interval"))
+    def batch(name: str, start: datetime) -> Any:
+        query = _literal_sql("validation/select_loaded_rows", {**params, "start": start}, engine, table)
+        return source.add_query_asset(name=name, query=query).add_batch_definition_whole_table(name)
+
+    # The rows under validation (loaded since the watermark), and the interval's own load,
+    # whose size the volume band judges.
+    rows_suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_rows"))
+    load_suite = context.suites.add(gx.ExpectationSuite(name=f"{table}_load"))
     plan: list[tuple[str, str, str]] = []  # (check name, column, severity) per expectation
 
-    def add(expectation: Any, check: str, column: str, severity: str) -> None:
+    def add(expectation: Any, check: str, column: str, severity: str, suite: Any = rows_suite) -> None:
         expectation.meta = {"index": len(plan)}
         suite.add_expectation(expectation)
         plan.append((check, column, severity))
@@ -420,7 +550,8 @@ def run_expectations(
         gxe.ExpectTableRowCountToBeBetween(min_value=low, max_value=high),
         "expect_table_row_count_to_be_between",
         "",
-        CRITICAL if table in VOLUME_TABLES else WARNING,
+        CRITICAL if contract.load().tables[table].volume == CRITICAL else WARNING,
+        load_suite,
     )
     if warehouse.dialect_name(engine) == "sqlite":  # PostgreSQL enforces the declared types
         expectation = gxe.UnexpectedRowsExpectation(
@@ -428,9 +559,14 @@ def run_expectations(
             description=f"{table}: every stored value of its column's type (timestamps as YYYY-MM-DD HH:MM:SS)",
         )
         add(expectation, "stored_types", "", CRITICAL)
-    for rule, rule_file in ROW_RULES[table].items():
+    expectation = gxe.UnexpectedRowsExpectation(
+        unexpected_rows_query=unloaded_rows_sql(table),
+        description=f"{table}: every row has a load time (rows without one are never read)",
+    )
+    add(expectation, "unknown_load_time", "", WARNING)
+    for rule, query in rules.items():
         expectation = gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=_literal_sql(rule_file, params, engine),
+            unexpected_rows_query=_literal(query, params, engine),
             description=f"{table}: no {rule.replace('_', ' ')}",
         )
         add(expectation, rule, "", QUARANTINE)
@@ -447,13 +583,19 @@ def run_expectations(
         )
         add(expectation, "freshness", "", WARNING)
 
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"{table}_interval", data=batch, suite=suite)
-    )
+    definitions = [
+        context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{table}_{part}", data=batch(f"{table}_{part}", start), suite=suite)
+        )
+        for part, start, suite in [
+            ("rows", params["loaded_from"], rows_suite),
+            ("load", params["start"], load_suite),
+        ]
+    ]
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name=f"{table}_checkpoint",
-            validation_definitions=[definition],
+            validation_definitions=definitions,
             actions=[UpdateDataDocsAction(name="build_data_docs")],
             result_format={"result_format": "SUMMARY"},
         )
@@ -489,13 +631,18 @@ def run_expectations(
                     observed,
                     detail.get(
                         "unexpected_count",
-                        detail.get("observed_value") if check in ROW_RULES[table] else None,
+                        detail.get("observed_value") if check in _row_checks(table) else None,
                     ),
                     [_sample_value(v) for v in list(sample)[:SAMPLE_SIZE]],
                     could_not_run=raised,
                 )
             )
     return results
+
+
+def _row_checks(table: str) -> set[str]:
+    """The checks whose answer is a set of offending rows."""
+    return {*ROW_RULES[table], CONTRACT_RULE, *WARNING_ROW_RULES.get(table, {}), *GENERATED_CHECKS}
 
 
 def _sample_value(value: Any) -> Any:
@@ -523,7 +670,9 @@ def validate_table(
     engine: sa.Engine | None = None,
     now: datetime | None = None,
 ) -> list[CheckResult]:
-    """Validate `table` on [start, end), record and quarantine, return every result.
+    """Validate the rows of `table` loaded since its watermark and before `end` (the interval's
+    load for the volume band and drift), record and quarantine; when nothing critical failed,
+    move the watermark to `end`. Returns every result.
 
     Raises:
         DataQualityError: if a critical check failed (after the results are recorded).
@@ -535,40 +684,48 @@ def validate_table(
     now = now or datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
     results = check_schema(table, engine)
+    checked: tuple[int, datetime] | None = None  # (rows under validation, loaded since)
     if all(r.success for r in results):
         # The shop loads these tables by its own means: statistics for the checks and the
         # extracts that follow, whether or not its loader (or autovacuum) analyzed them.
         with warehouse.transaction(engine) as conn:
             warehouse.analyze(table, conn=conn)
+        with engine.connect() as conn:
+            loaded_from = _validation_start(table, start, conn)
         params = {
             "start": start,
             "end": end,
+            "loaded_from": loaded_from,
             "now": now,
-            "max_price": cfg.max_price,
-            "max_amount": cfg.max_order_amount,
             "fresh_after": end - timedelta(hours=cfg.freshness_hours),
         }
+        rules = quarantine_rules(table, cfg, warehouse.dialect_name(engine))
         with engine.connect() as conn:
-            interval_rows = _count(f"quality/count_{table}", start, end, conn)
+            validated_rows = loaded_rows(table, loaded_from, end, conn)
             band = _volume_band(table, start, cfg, conn)
             results += check_drift(table, start, end, cfg, conn)
         docs = data_docs_dir(run_id, table)
         # The row rules look past the batch on purpose (duplicates across the table, rows dated
         # in the future), which Great Expectations remarks on by printing: keep stdout clean.
         with contextlib.redirect_stdout(io.StringIO()):
-            results += run_expectations(table, params, cfg, band, engine, docs)
+            results += run_expectations(table, params, cfg, band, engine, docs, rules)
         if any(r.could_not_run for r in results) and not warehouse.reachable(engine):
             # Great Expectations gave up on a lost connection: an outage, not a verdict on the
             # data. Nothing is recorded; the task fails and Airflow retries it.
             raise warehouse.WarehouseUnavailable(
                 f"The warehouse stopped answering while {table} was validated: retry when it is back"
             )
-        _apply_tolerance(results, table, interval_rows, cfg)
-        _sample_offending_ids(results, table, params, engine)
-        _quarantine(results, table, params, run_id, engine)
+        _apply_tolerance(results, table, validated_rows, cfg)
+        _sample_offending_ids(results, table, params, rules, engine)
+        _quarantine(results, table, params, rules, run_id, engine)
+        passed = not any(r.outcome == CRITICAL for r in results)
+        record_load(table, run_id, loaded_from, end, validated_rows, passed=passed, engine=engine)
+        checked = (validated_rows, loaded_from)
     record_results(results, run_id=run_id, start=start, end=end, engine=engine)
 
     log.info("%s", summary(table, start, end, results, data_docs_dir(run_id, table) / "index.html"))
+    if checked is not None:
+        log.info("%s: checked the %s rows loaded in [%s, %s)", table, checked[0], checked[1], end)
     for result in results:
         log.log(
             logging.INFO
@@ -601,31 +758,100 @@ def summary(table: str, start: datetime, end: datetime, results: list[CheckResul
     return text + (f"\nData Docs: {docs}" if docs.exists() else "")
 
 
+def _validation_start(table: str, start: datetime, conn: sa.Connection) -> datetime:
+    """Where the rows to validate begin: the table's watermark (rows loaded before it passed
+    already), the interval's start if that is earlier (a re-run of an older interval), and the
+    first row ever loaded when the table has never passed."""
+    mark = watermarks(conn).get(table)
+    if mark is not None:
+        return min(mark, start)
+    import pandas as pd
+
+    first = warehouse.scalar("quality/select_earliest_load", conn=conn, identifiers={"table": table})
+    if first is None or pd.isna(first):  # no rows, or none with a load time
+        return start
+    return min(pd.Timestamp(first).to_pydatetime(), start)
+
+
+def record_load(
+    table: str,
+    run_id: str,
+    loaded_from: datetime,
+    loaded_until: datetime,
+    rows: int,
+    *,
+    passed: bool,
+    engine: sa.Engine | None = None,
+) -> None:
+    """Record which load range a validation covered and whether it passed (passing moves the
+    table's watermark to `loaded_until`)."""
+    params = {"table_name": table, "run_id": run_id}
+    checked_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    with warehouse.transaction(engine) as conn:
+        warehouse.run_sql("quality/delete_validated_load", params, conn=conn)
+        warehouse.run_sql(
+            "quality/insert_validated_load",
+            {
+                **params,
+                "loaded_from": loaded_from,
+                "loaded_until": loaded_until,
+                "row_count": rows,
+                "passed": int(passed),
+                "checked_at": checked_at,
+            },
+            conn=conn,
+        )
+
+
 def _volume_band(
     table: str, start: datetime, cfg: QualitySettings, conn: sa.Connection
 ) -> tuple[int, int | None]:
-    """(min, max) rows of a day: a band around the trailing median, or at least one row."""
-    if table not in VOLUME_TABLES:
+    """(min, max) rows of the interval's load (`volume_band` of the trailing days' loads); no band
+    for a table whose volume the contract does not judge."""
+    if contract.load().tables[table].volume == "none":
         return 0, None
-    history = sorted(trailing_counts(table, start, cfg.trailing_days, conn))
-    if len(history) < 3:  # too little history to judge a band: just not empty
+    return volume_band(trailing_counts(table, start, cfg.trailing_days, conn), cfg)
+
+
+def volume_band(history: Sequence[int], cfg: QualitySettings) -> tuple[int, int | None]:
+    """volume_min_ratio x the 10th percentile to volume_max_ratio x the 90th percentile of the
+    trailing days' loads; with fewer than 3 such days, just not empty.
+
+    Percentiles rather than the median: a shop whose traffic comes in bursts (a promotion, a
+    rainy week) has them inside its own trailing spread, so an ordinary busy or quiet day is not
+    a false alarm, while an empty, a tenth or a tenfold load still falls outside
+    (bench/results/volume_bands.md).
+    """
+    if len(history) < 3:
         return 1, None
-    mid = len(history) // 2
-    median = history[mid] if len(history) % 2 else (history[mid - 1] + history[mid]) / 2
-    return max(1, math.floor(median * cfg.volume_min_ratio)), math.ceil(median * cfg.volume_max_ratio)
+    low, high = _percentile(history, 0.1), _percentile(history, 0.9)
+    # Rounded first, so that float noise (310.00000000000006 x 3) does not move a bound by a row.
+    return max(1, math.floor(round(low * cfg.volume_min_ratio, 6))), math.ceil(
+        round(high * cfg.volume_max_ratio, 6)
+    )
+
+
+def _percentile(values: Sequence[int], share: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    position = share * (len(ordered) - 1)
+    below = math.floor(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
 
 
 def _apply_tolerance(
-    results: list[CheckResult], table: str, interval_rows: int, cfg: QualitySettings
+    results: list[CheckResult], table: str, validated_rows: int, cfg: QualitySettings
 ) -> None:
-    """Row-level failures above the tolerance become critical."""
-    allowed = math.floor(cfg.quarantine_tolerance * max(interval_rows, 0))
+    """Row-level failures above the tolerance (a share of the rows under validation) become
+    critical."""
+    allowed = math.floor(cfg.quarantine_tolerance * max(validated_rows, 0))
     for result in results:
         if result.severity == QUARANTINE and not result.success:
             count = int(result.unexpected_count or 0)
             result.observed_value = {
                 "offending_rows": count,
-                "interval_rows": interval_rows,
+                "validated_rows": validated_rows,
                 "tolerated": allowed,
             }
             if count > allowed:
@@ -633,21 +859,22 @@ def _apply_tolerance(
 
 
 def _sample_offending_ids(
-    results: list[CheckResult], table: str, params: dict[str, Any], engine: sa.Engine
+    results: list[CheckResult], table: str, params: dict[str, Any], rules: dict[str, str], engine: sa.Engine
 ) -> None:
     """A few offending record ids of each failed row rule, for the log and the results."""
     with engine.connect() as conn:
         for result in results:
-            if not result.success and result.check == "stored_types":
-                rows = conn.exec_driver_sql(f"{mistyped_rows_sql(table)} LIMIT {SAMPLE_SIZE}")
+            if not result.success and result.check in GENERATED_CHECKS:
+                query = GENERATED_CHECKS[result.check](table)
+                rows = conn.exec_driver_sql(f"{query} LIMIT {SAMPLE_SIZE}")
                 result.sample = [f"{KEY_COLUMN[table]}={row[0]}" for row in rows]
                 continue
-            if result.success or result.check not in ROW_RULES[table]:
+            if result.success or result.could_not_run or result.check not in rules:
                 continue
             sql = warehouse.load_sql(
                 "quality/sample_offending_ids",
                 warehouse.dialect_name(engine),
-                fragments={"rule_query": ROW_RULES[table][result.check]},
+                statements={"rule_query": rules[result.check]},
             )
             rows = conn.execute(sa.text(sql), _bound({**params, "limit": SAMPLE_SIZE}, sql, engine))
             result.sample = [f"{KEY_COLUMN[table]}={row[0]}" for row in rows]
@@ -659,7 +886,12 @@ def _bound(params: dict[str, Any], sql: str, engine: sa.Engine) -> dict[str, Any
 
 
 def _quarantine(
-    results: list[CheckResult], table: str, params: dict[str, Any], run_id: str, engine: sa.Engine
+    results: list[CheckResult],
+    table: str,
+    params: dict[str, Any],
+    rules: dict[str, str],
+    run_id: str,
+    engine: sa.Engine,
 ) -> None:
     """Replace the interval's quarantine of `table` with the rows of failed quarantine rules."""
     with warehouse.transaction(engine) as conn:
@@ -673,7 +905,7 @@ def _quarantine(
                 "quality/insert_quarantine",
                 {**params, "table_name": table, "rule": result.check, "run_id": run_id},
                 conn=conn,
-                fragments={"rule_query": ROW_RULES[table][result.check]},
+                statements={"rule_query": rules[result.check]},
             )
         warehouse.analyze("data_quality_quarantine", conn=conn)
 

@@ -61,6 +61,7 @@ KNOWN_TABLES = frozenset(
         "model_versions",
         "data_quality_runs",
         "data_quality_quarantine",
+        "validated_loads",
     }
 )
 
@@ -261,12 +262,14 @@ def load_sql(
     dialect: str,
     identifiers: Mapping[str, str] | None = None,
     fragments: Mapping[str, str] | None = None,
+    statements: Mapping[str, str] | None = None,
 ) -> str:
     """The text of `include/sql/<name>.sql` (or its dialect override), placeholders filled in.
 
     Args:
         identifiers: `{key}` -> a table name from the allow-list.
         fragments: `{key}` -> the name of another SQL file, inlined as a subquery.
+        statements: `{key}` -> a statement the project generated (never user text), inlined.
     """
     override = SQL_DIR / f"{name}.{dialect}.sql"
     path = override if override.exists() else SQL_DIR / f"{name}.sql"
@@ -277,6 +280,7 @@ def load_sql(
     for key, fragment in (fragments or {}).items():
         (statement,) = split_statements(load_sql(fragment, dialect))
         identifiers[key] = statement
+    identifiers.update(statements or {})
 
     def _substitute(match: re.Match[str]) -> str:
         key = match.group(1)
@@ -329,13 +333,16 @@ def run_sql(
     conn: sa.Connection | None = None,
     identifiers: Mapping[str, str] | None = None,
     fragments: Mapping[str, str] | None = None,
+    statements: Mapping[str, str] | None = None,
 ) -> int:
     """Run every statement of a .sql file with bound parameters; returns rows affected."""
     if conn is None:
         with transaction() as own:
-            return run_sql(name, params, conn=own, identifiers=identifiers, fragments=fragments)
+            return run_sql(
+                name, params, conn=own, identifiers=identifiers, fragments=fragments, statements=statements
+            )
     dialect = dialect_name(conn)
-    sql = load_sql(name, dialect, identifiers, fragments)
+    sql = load_sql(name, dialect, identifiers, fragments, statements)
     bound = bind_params(params, dialect)
     affected = 0
     for statement in split_statements(sql):
@@ -704,13 +711,59 @@ def reachable(engine: sa.Engine | None = None) -> bool:
         return False
 
 
+# When a source table's row landed (set by the loader; the gate validates by it).
+LOADED_AT = "loaded_at"
+# Each source table's business time. Order lines have none of their own: their order's.
+BUSINESS_TIME = {
+    "customers": "created_at",
+    "products": "created_at",
+    "events": "event_at",
+    "orders": "ordered_at",
+    "order_items": None,
+    "chargebacks": "reported_at",
+}
+
+
+def add_load_times(conn: sa.Connection) -> None:
+    """Give every source table its `loaded_at` column and index.
+
+    A table of an older warehouse gains the column with its rows stamped by their business time
+    (order lines by their order's): the best record there is of when they landed. New rows take
+    the insert time by default (on SQLite only in tables created with it: SQLite cannot add a
+    column whose default is the current time, so its loader must set the column)."""
+    for table, business_time in BUSINESS_TIME.items():
+        if not table_exists(table, conn):
+            continue
+        if LOADED_AT not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+            conn.exec_driver_sql(f"ALTER TABLE {check_identifier(table)} ADD COLUMN {LOADED_AT} TIMESTAMP")
+            stamped = conn.exec_driver_sql(
+                f"UPDATE order_items SET {LOADED_AT} = "
+                "(SELECT MIN(o.ordered_at) FROM orders o WHERE o.order_id = order_items.order_id)"
+                if business_time is None
+                else f"UPDATE {table} SET {LOADED_AT} = {check_column(business_time)}"
+            ).rowcount
+            if dialect_name(conn) == "postgresql":
+                (default,) = split_statements(load_sql("schema/utc_now", "postgresql"))
+                conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {LOADED_AT} SET DEFAULT {default}")
+            log.warning(
+                "Added %s.%s; its %s existing rows are stamped with their %s",
+                table,
+                LOADED_AT,
+                stamped,
+                business_time or "order's time",
+            )
+        conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS ix_{table}_{LOADED_AT} ON {table} ({LOADED_AT})")
+
+
 def ensure_output_tables(engine: sa.Engine | None = None) -> None:
     """Create the tables the pipeline writes, and add the columns a newer version records,
-    where they are missing. The first task of every DAG calls it, so a shop's own warehouse
-    needs no setup step beyond its source tables, and an upgrade migrates in place."""
+    where they are missing (the source tables' load time included). The first task of every DAG
+    calls it, so a shop's own warehouse needs no setup step beyond its source tables, and an
+    upgrade migrates in place."""
     with transaction(engine) as conn:
         run_sql("schema/create_output_tables", conn=conn)
         _add_missing_columns(conn)
+        add_load_times(conn)
 
 
 def create_schema(engine: sa.Engine | None = None) -> None:
@@ -723,6 +776,6 @@ def create_schema(engine: sa.Engine | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         sqlite3.connect(path).close()
     with transaction(engine) as conn:
-        run_sql("schema/create_source_tables", conn=conn)
+        run_sql("schema/create_source_tables", conn=conn, fragments={"utc_now": "schema/utc_now"})
     ensure_output_tables(engine)
     log.info("Warehouse schema ready at %s", describe(engine or get_engine()))

@@ -4,5 +4,5 @@
     python -m include.importers fraud [--data-dir ../shared/data/fraud-ecommerce]
 
 Imported rows are source rows like any others: the gate (`warehouse_validation`) validates them
-for the days they cover, and the model DAGs read them after it.
+in the night they land, and the model DAGs read them after it.
 """

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Loaded {loaded.rows:,} rows into {loaded.table} in {time.perf_counter() - started:.1f} s")
         if loaded.first_day is not None:
             print(
-                f"They cover {loaded.first_day:%Y-%m-%d} to {loaded.last_day:%Y-%m-%d}: validate each day with "
-                "warehouse_validation's `day` Param (or let the nightly run validate new days)."
+                f"They cover {loaded.first_day:%Y-%m-%d} to {loaded.last_day:%Y-%m-%d} and landed now: the next "
+                "warehouse_validation run checks them with its own load, and the model DAGs read them after it."
             )
         return 0
 

@@ -9,8 +9,8 @@ acceptable), except the table's key, which is required. Values are converted to 
 type, and a value that does not convert stops the load with its row and column named: nothing
 is written, as with any other failure, since the load is one transaction. Timestamps are
 parsed with `--time-format` (or as ISO 8601) and stored as naive UTC (an offset in the text is
-honoured). After the load the table is analyzed, and the gate validates the rows like any
-other load: the days loaded are printed, to validate with `warehouse_validation`'s `day` Param.
+honoured). The rows land now (`loaded_at`): the next validation run checks them with its own
+load, whatever days they describe. After the load the table is analyzed.
 """
 
 from __future__ import annotations
@@ -27,15 +27,8 @@ from include.validation import KEY_COLUMN, SCHEMA
 
 log = logging.getLogger(__name__)
 
-# The business time of each table's rows: what the gate's intervals select on.
-TIME_COLUMN = {
-    "customers": "created_at",
-    "products": "created_at",
-    "events": "event_at",
-    "orders": "ordered_at",
-    "order_items": None,
-    "chargebacks": "reported_at",
-}
+# The business time of each table's rows: the days the file covers.
+TIME_COLUMN = warehouse.BUSINESS_TIME
 
 
 class BadImport(ValueError):
@@ -121,6 +114,8 @@ def load_table_csv(
 ) -> Loaded:
     """Append the file's rows to `table` (after emptying it, with `replace`), in one transaction."""
     frame = read_table_csv(table, path, mapping=mapping, time_format=time_format)
+    # The rows land now: tonight's validation checks them, whatever days they describe.
+    frame[warehouse.LOADED_AT] = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
     engine = warehouse.get_engine()
     warehouse.ensure_output_tables(engine)
     with warehouse.transaction(engine) as conn:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from include import staging, warehouse
+from include import staging, validation, warehouse
 from include.assets import ORDER_TABLES
 from include.pipeline.common import publish_version, read_shards, shard_of, stage_frames
 from include.pipeline.lifecycle import HoldoutResult, Lifecycle
@@ -96,8 +96,14 @@ def check_settings(params: Mapping[str, Any]) -> None:
 def extract(window: RunWindow, *, history_days: int, run_id: str) -> dict[str, Any]:
     """Stage the orders of the last `history_days` and the chargebacks known at `as_of`."""
     start = window.as_of - timedelta(days=history_days)
-    orders = warehouse.read_frame("risk/extract_orders", {"start": start, "end": window.as_of})
-    chargebacks = warehouse.read_frame("risk/extract_chargebacks", {"end": window.as_of})
+    # Only rows the gate has passed: loaded before the watermark of every table read.
+    loaded_until = validation.loaded_until(list(SOURCE_TABLES), window.as_of)
+    orders = warehouse.read_frame(
+        "risk/extract_orders", {"start": start, "end": window.as_of, "loaded_until": loaded_until}
+    )
+    chargebacks = warehouse.read_frame(
+        "risk/extract_chargebacks", {"end": window.as_of, "loaded_until": loaded_until}
+    )
     if orders.empty:
         raise ValueError(f"No orders in [{start}, {window.as_of})")
     frames = {"orders": orders, "chargebacks": chargebacks}

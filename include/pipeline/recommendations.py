@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from include import staging, warehouse
+from include import staging, validation, warehouse
 from include.assets import INTERACTION_TABLES
 from include.pipeline.common import publish_version, read_shards, shard_of, stage_frames
 from include.pipeline.lifecycle import HoldoutResult, Lifecycle
@@ -47,17 +47,21 @@ def extract(
     as_of = window.as_of
     history_start = as_of - timedelta(days=history_days)
     holdout_start = as_of - timedelta(days=holdout_days)
+    # Only rows the gate has passed: loaded before the watermark of every table read.
+    loaded_until = validation.loaded_until(list(SOURCE_TABLES), as_of)
     parts = warehouse.read_frame(
         "recommendations/extract_interaction_parts",
-        {"start": history_start, "end": as_of, "split": holdout_start},
+        {"start": history_start, "end": as_of, "split": holdout_start, "loaded_until": loaded_until},
     )
     train, holdout, history = split_interactions(parts)
     del parts
     active = warehouse.read_frame(
         "recommendations/extract_active_customers",
-        {"start": as_of - timedelta(days=active_days), "end": as_of},
+        {"start": as_of - timedelta(days=active_days), "end": as_of, "loaded_until": loaded_until},
     )
-    products = warehouse.read_frame("recommendations/extract_products", {"end": as_of})
+    products = warehouse.read_frame(
+        "recommendations/extract_products", {"end": as_of, "loaded_until": loaded_until}
+    )
     if train.empty:
         raise ValueError(f"No interactions in [{history_start}, {holdout_start}): nothing to train on")
     if holdout.empty:

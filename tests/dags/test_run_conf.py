@@ -3,6 +3,7 @@ at once and the message names it; an outage is left to Airflow's retries."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from airflow.sdk.exceptions import AirflowFailException
 
-from include import warehouse
+from include import contract, warehouse
 from include.dag_defaults import check_run
 from include.pipeline import order_risk, validation
 
@@ -88,3 +89,22 @@ def test_an_unreachable_warehouse_is_left_to_the_retries(monkeypatch: pytest.Mon
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgresql://shop@127.0.0.1:9/warehouse")
     with pytest.raises(sa.exc.OperationalError):
         check_run(context=_context({}, {}), tables=order_risk.SOURCE_TABLES)
+
+
+def test_a_model_run_over_tables_the_gate_never_passed_fails_at_once(sqlite_warehouse: str) -> None:
+    from include import validation as gate
+
+    with pytest.raises(AirflowFailException, match="never passed the data-quality gate") as raised:
+        check_run(tables=order_risk.SOURCE_TABLES, validated=True, context=_context({}, {}))
+    assert "customers, orders, order_items, chargebacks" in str(raised.value)
+    for table in order_risk.SOURCE_TABLES:
+        gate.record_load(table, "earlier-nights", datetime(2026, 1, 1), datetime(2026, 2, 1), 0, passed=True)
+    check_run(tables=order_risk.SOURCE_TABLES, validated=True, context=_context({}, {}))
+
+
+def test_a_broken_data_contract_fails_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "contract.toml"
+    broken.write_text(contract.DEFAULT_PATH.read_text().replace('volume = "critical"', 'volume = "loud"'))
+    monkeypatch.setenv("SHOPFLOW_CONTRACT", str(broken))
+    with pytest.raises(AirflowFailException, match="tables.events.volume: 'loud' is not one of"):
+        check_run(context=_context({}, {}))

@@ -33,15 +33,21 @@ def _one_unknown_product(engine: sa.Engine) -> int:
     return int(event_id)
 
 
+def _one_rule_broken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract's rule on events asks for a column that does not exist: its check raises."""
+    original = validation.quarantine_rules
+
+    def broken(table, cfg, dialect):  # noqa: ANN001
+        rules = original(table, cfg, dialect)
+        if table == "events":
+            rules[validation.CONTRACT_RULE] = "SELECT no_such_column AS record_id FROM events"
+        return rules
+
+    monkeypatch.setattr(validation, "quarantine_rules", broken)
+
+
 def test_a_check_that_cannot_run_is_a_critical_failure(shop: sa.Engine, monkeypatch) -> None:
-    original = validation._literal_sql
-
-    def broken(name, params, engine):  # noqa: ANN001
-        if name.endswith("find_invalid_events"):
-            return "SELECT no_such_column AS record_id FROM events"
-        return original(name, params, engine)
-
-    monkeypatch.setattr(validation, "_literal_sql", broken)
+    _one_rule_broken(monkeypatch)
     with pytest.raises(validation.DataQualityError, match="invalid_values"):
         validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
     row = warehouse.read_frame(
@@ -54,14 +60,7 @@ def test_a_check_that_cannot_run_is_a_critical_failure(shop: sa.Engine, monkeypa
 def test_checks_that_fail_because_the_warehouse_went_away_are_an_outage_not_bad_data(
     shop: sa.Engine, monkeypatch
 ) -> None:
-    original = validation._literal_sql
-
-    def connection_lost(name, params, engine):  # noqa: ANN001
-        if name.endswith("find_invalid_events"):
-            return "SELECT no_such_column AS record_id FROM events"  # stands for the lost query
-        return original(name, params, engine)
-
-    monkeypatch.setattr(validation, "_literal_sql", connection_lost)
+    _one_rule_broken(monkeypatch)  # stands for the query whose connection was lost
     monkeypatch.setattr(warehouse, "reachable", lambda engine=None: False)  # and it is still gone
     with pytest.raises(warehouse.WarehouseUnavailable, match="stopped answering while events"):
         validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
@@ -153,12 +152,23 @@ def test_population_stability_index_by_hand() -> None:
         validation.population_stability({}, {"a": 1})
 
 
-def test_volume_band_is_around_the_trailing_median(shop: sa.Engine) -> None:
+def test_volume_band_spans_the_percentiles_of_the_trailing_loads(shop: sa.Engine) -> None:
+    cfg = validation.QualitySettings()
+    assert validation.volume_band([100] * 14, cfg) == (30, 300)
+    # Two busy days in fourteen: the 90th percentile is 100 + 0.7 x 300 (linear between ranks).
+    bursty = [100] * 12 + [400] * 2
+    low, high = validation.volume_band(bursty, cfg)
+    assert (low, high) == (30, 930)
+    assert 500 <= high, "a busy day like the trailing ones passes (3 x the median would fail it)"
+    assert 1000 > high, "a tenfold load still fails"
+    assert validation.volume_band([5, 7], cfg) == (1, None), "too little history: just not empty"
+    assert validation._percentile([3, 1, 2, 4], 0.5) == 2.5
+    # In the warehouse: the band of the loads of the trailing days.
     with shop.connect() as conn:
-        history = sorted(validation.trailing_counts("events", DAY, 14, conn))
-        low, high = validation._volume_band("events", DAY, validation.QualitySettings(), conn)
-    median = history[len(history) // 2] if len(history) % 2 else (history[6] + history[7]) / 2
-    assert low == math.floor(median * 0.3) and high == math.ceil(median * 3.0)
+        history = validation.trailing_counts("events", DAY, cfg.trailing_days, conn)
+        assert len(history) == cfg.trailing_days
+        assert validation._volume_band("events", DAY, cfg, conn) == validation.volume_band(history, cfg)
+        assert validation._volume_band("customers", DAY, cfg, conn) == (0, None), "not judged by the contract"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from include import simulator, warehouse
+from tests.helpers import pass_earlier_nights
 
 DAYS = 90
 LAST_DAY = simulator.DEFAULT_START + timedelta(days=DAYS - 1)
@@ -24,7 +25,21 @@ def tiny_shop(postgres_warehouse_url: str, airflow_db) -> str:
 
 
 @pytest.fixture
+def passed_tiny_shop(tiny_shop: str) -> str:
+    """The tiny shop with every night up to AS_OF passed by the gate: for the model DAGs alone."""
+    pass_earlier_nights(warehouse.get_engine(tiny_shop), AS_OF.replace(tzinfo=None))
+    return tiny_shop
+
+
+@pytest.fixture
 def small_shop(postgres_warehouse_url: str, airflow_db) -> str:
     """The small shop: enough frauds (about 1.3 a day) for risk models to show skill."""
     simulator.build_shop(warehouse.get_engine(postgres_warehouse_url), "small", DAYS)
     return postgres_warehouse_url
+
+
+@pytest.fixture
+def passed_small_shop(small_shop: str) -> str:
+    """The small shop with every night up to AS_OF passed by the gate: for the model DAGs alone."""
+    pass_earlier_nights(warehouse.get_engine(small_shop), AS_OF.replace(tzinfo=None))
+    return small_shop

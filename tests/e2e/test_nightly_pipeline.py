@@ -125,6 +125,7 @@ def test_critical_data_failure_stops_the_night_and_keeps_published_tables(tiny_s
             "product_id": [1],
             "event_type": ["refund"],
             "event_at": [pd.Timestamp(LAST_DAY) + pd.Timedelta(hours=12)],
+            "loaded_at": [pd.Timestamp(LAST_DAY) + pd.Timedelta(hours=13)],
         }
     )
     warehouse.write_frame(bad, "events")

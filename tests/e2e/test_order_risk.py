@@ -59,6 +59,7 @@ def plant_tied_orders() -> None:
             "channel": "ads",
         }
     )
+    customers["loaded_at"] = customers["created_at"]  # loaded as they happened, before the watermark
     orders = pd.DataFrame(
         {
             "order_id": range(start, start + TIED_ORDERS),
@@ -70,6 +71,7 @@ def plant_tied_orders() -> None:
             "shipping_country": "NG",
             "ip_country": "RU",
             "device_id": None,
+            "loaded_at": at,
         }
     )
     with warehouse.transaction() as conn:
@@ -77,7 +79,7 @@ def plant_tied_orders() -> None:
         warehouse.write_frame(orders, "orders", conn=conn)
 
 
-def test_missing_facts_and_tied_scores(small_shop: str) -> None:
+def test_missing_facts_and_tied_scores(passed_small_shop: str) -> None:
     unknown_age_orders = plant_unknown_account_ages()
     plant_tied_orders()
 

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 RECS_CONF = {"as_of": AS_OF.date().isoformat(), "candidates": ["popularity", "item_knn"]}
 
 
-def test_a_random_recommender_never_serves_and_the_refit_champion_keeps_serving(tiny_shop: str) -> None:
+def test_a_random_recommender_never_serves_and_the_refit_champion_keeps_serving(
+    passed_tiny_shop: str,
+) -> None:
     run_dag("recommendations", logical_date=AS_OF, conf=RECS_CONF)
     champion = registry.current_champion("recommender")
     models = registry.history("recommender").set_index("model_version")
@@ -66,7 +68,7 @@ def test_a_random_recommender_never_serves_and_the_refit_champion_keeps_serving(
     assert refreshed.model_version != champion.model_version and refreshed.candidate == "item_knn"
 
 
-def test_with_no_champion_and_no_skill_nothing_is_published(tiny_shop: str) -> None:
+def test_with_no_champion_and_no_skill_nothing_is_published(passed_tiny_shop: str) -> None:
     dag_run = run_dag("order_risk", logical_date=AS_OF, conf={**RISK_CONF, "candidates": ["random"]})
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
     assert states["evaluate_candidates"] == "success"
@@ -81,7 +83,9 @@ def test_with_no_champion_and_no_skill_nothing_is_published(tiny_shop: str) -> N
     assert json.loads(runs["comparison"].iloc[0])["decision"]["reason"].startswith("nothing to serve")
 
 
-def test_the_next_night_starts_every_candidate_from_its_own_last_evaluated_version(tiny_shop: str) -> None:
+def test_the_next_night_starts_every_candidate_from_its_own_last_evaluated_version(
+    passed_tiny_shop: str,
+) -> None:
     """Night two's candidates start from their own night-one candidates (which stopped
     learning before tonight's holdout), champion or not: the TensorFlow model from its
     weights, EASE from its λ. The serving refit starts warm too."""

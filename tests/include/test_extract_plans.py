@@ -21,40 +21,63 @@ import sqlalchemy as sa
 from include import publish, simulator, validation, warehouse
 
 EXTRACTS = {
-    "risk/extract_orders": {"start": datetime(2026, 1, 1), "end": datetime(2026, 7, 1)},
-    "risk/extract_chargebacks": {"end": datetime(2026, 7, 1)},
-    "recommendations/extract_interactions": {"start": datetime(2026, 1, 1), "end": datetime(2026, 7, 1)},
-    "recommendations/extract_purchases": {"start": datetime(2026, 6, 1), "end": datetime(2026, 7, 1)},
+    "risk/extract_orders": {
+        "start": datetime(2026, 1, 1),
+        "end": datetime(2026, 7, 1),
+        "loaded_until": datetime(2026, 7, 1),
+    },
+    "risk/extract_chargebacks": {"end": datetime(2026, 7, 1), "loaded_until": datetime(2026, 7, 1)},
+    "recommendations/extract_interactions": {
+        "start": datetime(2026, 1, 1),
+        "end": datetime(2026, 7, 1),
+        "loaded_until": datetime(2026, 7, 1),
+    },
+    "recommendations/extract_purchases": {
+        "start": datetime(2026, 6, 1),
+        "end": datetime(2026, 7, 1),
+        "loaded_until": datetime(2026, 7, 1),
+    },
     "recommendations/extract_interaction_parts": {
         "start": datetime(2026, 1, 1),
         "end": datetime(2026, 7, 1),
         "split": datetime(2026, 6, 24),
+        "loaded_until": datetime(2026, 7, 1),
     },
-    "recommendations/extract_active_customers": {"start": datetime(2026, 6, 1), "end": datetime(2026, 7, 1)},
-    "recommendations/extract_products": {"end": datetime(2026, 7, 1)},
+    "recommendations/extract_active_customers": {
+        "start": datetime(2026, 6, 1),
+        "end": datetime(2026, 7, 1),
+        "loaded_until": datetime(2026, 7, 1),
+    },
+    "recommendations/extract_products": {"end": datetime(2026, 7, 1), "loaded_until": datetime(2026, 7, 1)},
 }
 SOURCE_TABLES = set(simulator.SOURCE_TABLES)
 
 # 300k orders over half a year, 2 lines each, 100k customers, 1.2M events, 20k products.
 BULK_LOAD = """
 INSERT INTO customers
-SELECT i, timestamp '2025-12-01' + (i % 200) * interval '1 day', 'DE', 'web'
+SELECT i, timestamp '2025-12-01' + (i % 200) * interval '1 day', 'DE', 'web',
+       timestamp '2025-12-01' + (i % 200) * interval '1 day'
 FROM generate_series(1, 100000) i;
 INSERT INTO products
-SELECT i, timestamp '2025-12-01' + (i % 200) * interval '1 day', 'c' || (i % 40), 'b' || (i % 300), 10
+SELECT i, timestamp '2025-12-01' + (i % 200) * interval '1 day', 'c' || (i % 40), 'b' || (i % 300), 10,
+       timestamp '2025-12-01' + (i % 200) * interval '1 day'
 FROM generate_series(1, 20000) i;
 INSERT INTO orders
 SELECT i, 1 + (i::bigint * 7919) % 100000, timestamp '2026-01-01' + (i / 300000.0 * 181) * interval '1 day',
-       50, 'card', 'DE', 'DE', 'DE', 'd' || (i % 50000)
+       50, 'card', 'DE', 'DE', 'DE', 'd' || (i % 50000),
+       timestamp '2026-01-01' + (i / 300000.0 * 181) * interval '1 day'
 FROM generate_series(1, 300000) i;
 INSERT INTO order_items
-SELECT i / 2 + 1, i % 2, i % 20000, 1, 10 FROM generate_series(0, 599999) i;
+SELECT i / 2 + 1, i % 2, i % 20000, 1, 10, timestamp '2026-01-01' + (i / 600000.0 * 181) * interval '1 day'
+FROM generate_series(0, 599999) i;
 INSERT INTO chargebacks
-SELECT i * 100, timestamp '2026-01-20' + (i / 3000.0 * 181) * interval '1 day', 30, 'fraudulent'
+SELECT i * 100, timestamp '2026-01-20' + (i / 3000.0 * 181) * interval '1 day', 30, 'fraudulent',
+       timestamp '2026-01-20' + (i / 3000.0 * 181) * interval '1 day'
 FROM generate_series(1, 3000) i;
 INSERT INTO events
 SELECT i, i / 5, 1 + (i::bigint * 104729) % 100000, 1 + (i::bigint * 7907) % 20000,
        (ARRAY['view', 'view', 'view', 'add_to_cart', 'purchase'])[1 + i % 5],
+       timestamp '2026-01-01' + (i / 1200000.0 * 181) * interval '1 day',
        timestamp '2026-01-01' + (i / 1200000.0 * 181) * interval '1 day'
 FROM generate_series(1, 1200000) i;
 INSERT INTO data_quality_quarantine

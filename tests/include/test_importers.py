@@ -39,10 +39,17 @@ def test_a_csv_export_lands_in_its_table_with_the_mapping(warehouse_url: str, tm
     ]
     assert orders["amount"].iloc[:2].tolist() == [49.9, 120.0] and pd.isna(orders["amount"].iloc[2])
     assert pd.isna(orders["device_id"].iloc[1]), "an empty field is null, not ''"
-    # The risk extract reads them like any other orders.
-    extract = warehouse.read_frame(
-        "risk/extract_orders", {"start": pd.Timestamp("2026-06-01"), "end": pd.Timestamp("2026-06-03")}
-    )
+    # They land now, whatever days they describe: the risk extract reads them once the gate has
+    # passed this load (its watermark past their load time), like any other orders.
+    landed = _read("SELECT DISTINCT loaded_at FROM orders")["loaded_at"]
+    assert len(landed) == 1 and abs(
+        landed.iloc[0] - pd.Timestamp.now(tz="UTC").tz_localize(None)
+    ) < pd.Timedelta(minutes=5)
+    window = {"start": pd.Timestamp("2026-06-01"), "end": pd.Timestamp("2026-06-03")}
+    before = warehouse.read_frame("risk/extract_orders", {**window, "loaded_until": landed.iloc[0]})
+    assert before.empty, "not read before the gate passed their load"
+    after = landed.iloc[0] + pd.Timedelta(seconds=1)
+    extract = warehouse.read_frame("risk/extract_orders", {**window, "loaded_until": after})
     assert sorted(extract["order_id"]) == [1001, 1002, 1003]
 
     # --replace empties the table first; without it, rows are appended.

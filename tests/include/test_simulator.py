@@ -144,10 +144,15 @@ def test_build_and_append_write_the_simulated_rows(warehouse_url: str, tiny_days
     append_day(engine, preset="tiny", seed=simulator.DEFAULT_SEED)
     assert simulator.last_simulated_day(engine) == DEFAULT + timedelta(days=n)
 
-    expected = _collect(tiny_days[: n + 1])
+    # Each row lands at its own time, inside the day it was written on (order lines with their order).
+    expected = _collect([(day, simulator.with_load_times(frames, day)) for day, frames in tiny_days[: n + 1]])
     stored = _read_tables(warehouse_url)
     for table in SOURCE_TABLES:
         _assert_same_rows(stored[table], expected[table], table)
+    events, items, orders = stored["events"], stored["order_items"], stored["orders"]
+    assert (events["loaded_at"] == events["event_at"]).all()
+    ordered = items.merge(orders[["order_id", "ordered_at"]], on="order_id")
+    assert len(ordered) == len(items) and (ordered["loaded_at"] == ordered["ordered_at"]).all()
 
 
 def test_build_refuses_a_warehouse_with_data_unless_replacing(tmp_path: Path) -> None:

@@ -339,13 +339,18 @@ def _chargebacks(n: int) -> pd.DataFrame:
             "reported_at": [START + timedelta(minutes=i) for i in range(n)],
             "amount": [10.0] * n,
             "reason": ["fraud"] * n,
+            "loaded_at": [START + timedelta(minutes=i) for i in range(n)],
         }
     )
 
 
 def test_read_frame_chunks_yields_bounded_frames_covering_every_row(warehouse_url: str) -> None:
     warehouse.write_frame(_chargebacks(25), "chargebacks")
-    chunks = list(warehouse.read_frame_chunks("risk/extract_chargebacks", {"end": END}, chunksize=7))
+    chunks = list(
+        warehouse.read_frame_chunks(
+            "risk/extract_chargebacks", {"end": END, "loaded_until": END}, chunksize=7
+        )
+    )
     assert len(chunks) >= 4
     assert all(0 < len(chunk) <= 7 for chunk in chunks)
     ids = pd.concat(chunks)["order_id"]
@@ -480,3 +485,44 @@ def test_a_forked_process_opens_its_own_warehouse_connections(postgres_warehouse
     assert child not in (-1, parent)
     with engine.connect() as conn:  # the parent's pooled connection still works
         assert conn.exec_driver_sql(backend).scalar_one() == parent
+
+
+def test_an_older_warehouses_source_tables_gain_load_times_from_their_business_times(
+    warehouse_url: str,
+) -> None:
+    """A warehouse made before load times: its rows are stamped with the time they describe (order
+    lines with their order's), and on PostgreSQL new rows take the insert time by default."""
+    engine = warehouse.get_engine(warehouse_url)
+    ordered = [datetime(2026, 8, 1, 9), datetime(2026, 8, 2, 17)]
+    with warehouse.transaction(engine) as conn:
+        for table in ("orders", "order_items"):
+            conn.exec_driver_sql(f"DROP TABLE {table}")
+        conn.exec_driver_sql(
+            "CREATE TABLE orders (order_id BIGINT, customer_id BIGINT, ordered_at TIMESTAMP)"
+        )
+        conn.exec_driver_sql("CREATE TABLE order_items (order_id BIGINT, line_no INTEGER)")
+        warehouse.write_frame(
+            pd.DataFrame({"order_id": [1, 2], "customer_id": [7, 8], "ordered_at": ordered}),
+            "orders",
+            conn=conn,
+        )
+        warehouse.write_frame(
+            pd.DataFrame({"order_id": [1, 1, 2, 3], "line_no": [1, 2, 1, 1]}), "order_items", conn=conn
+        )
+
+    warehouse.ensure_output_tables(engine)
+    warehouse.ensure_output_tables(engine)  # a second run changes nothing
+    with engine.connect() as conn:
+        orders = warehouse.read_frame(sql="SELECT * FROM orders ORDER BY order_id", conn=conn)
+        items = warehouse.read_frame(sql="SELECT * FROM order_items ORDER BY order_id, line_no", conn=conn)
+        indexed = {i["name"] for i in sa.inspect(conn).get_indexes("orders")}
+    assert orders["loaded_at"].tolist() == ordered
+    assert items["loaded_at"].tolist()[:3] == [ordered[0], ordered[0], ordered[1]]
+    assert pd.isna(items["loaded_at"].iloc[3]), "a line without an order has no known load time"
+    assert "ix_orders_loaded_at" in indexed
+    if warehouse.dialect_name(engine) == "postgresql":
+        with warehouse.transaction(engine) as conn:
+            conn.exec_driver_sql("INSERT INTO orders (order_id) VALUES (3)")
+            landed = warehouse.read_frame(sql="SELECT loaded_at FROM orders WHERE order_id = 3", conn=conn)
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        assert abs(landed["loaded_at"].iloc[0] - now) < pd.Timedelta(minutes=5), "naive UTC insert time"

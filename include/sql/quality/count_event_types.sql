@@ -1,5 +1,5 @@
--- The event-type mix of [start, end), for drift.
+-- The event-type mix of the events loaded in [start, end), for drift.
 SELECT event_type AS bucket, COUNT(*) AS row_count
 FROM events
-WHERE event_at >= :start AND event_at < :end
+WHERE loaded_at >= :start AND loaded_at < :end
 GROUP BY event_type;

@@ -1,4 +1,4 @@
--- Orders of [start, end) per amount band, for drift in the amount distribution.
+-- Orders loaded in [start, end) per amount band, for drift in the amount distribution.
 SELECT CASE
            WHEN amount < 10 THEN 'a:<10'
            WHEN amount < 20 THEN 'b:10-20'
@@ -12,5 +12,5 @@ SELECT CASE
        END AS bucket,
        COUNT(*) AS row_count
 FROM orders
-WHERE ordered_at >= :start AND ordered_at < :end AND amount IS NOT NULL
+WHERE loaded_at >= :start AND loaded_at < :end AND amount IS NOT NULL
 GROUP BY 1;

@@ -1,6 +1,6 @@
--- events of the interval whose event_id appears more than once in the whole table.
+-- Events under validation whose event_id appears more than once in the whole table.
 SELECT t.event_id AS record_id
 FROM events t
-WHERE t.event_at >= :start AND t.event_at < :end
+WHERE t.loaded_at >= :loaded_from AND t.loaded_at < :end
   AND t.event_id IS NOT NULL
   AND (SELECT COUNT(*) FROM events d WHERE d.event_id = t.event_id) > 1;

@@ -1,5 +1,6 @@
--- One row when the newest order of the interval is older than the freshness limit.
+-- One row when the newest order known at the interval end (loaded before it) is older than the
+-- freshness limit: an empty or late load shows here.
 SELECT MAX(ordered_at) AS newest_at
 FROM orders
-WHERE ordered_at >= :start AND ordered_at < :end
+WHERE ordered_at < :end AND loaded_at < :end
 HAVING MAX(ordered_at) < :fresh_after;

@@ -1,7 +1,6 @@
--- Lines of the interval's orders that point at a product the warehouse does not know.
+-- Order lines under validation that point at a product the warehouse does not know.
 SELECT oi.order_id AS record_id
 FROM order_items oi
-JOIN orders o ON o.order_id = oi.order_id
-WHERE o.ordered_at >= :start AND o.ordered_at < :end
-  AND oi.product_id IS NOT NULL
+WHERE oi.loaded_at >= :loaded_from AND oi.loaded_at < :end
+  AND oi.order_id IS NOT NULL AND oi.product_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM products p WHERE p.product_id = oi.product_id);

@@ -2,7 +2,8 @@
 -- product, part), part 0 before split and 1 from it on, with the weighted strength of interest
 -- (view 1, add to cart 3, purchase 5), the number of purchases and the last interaction.
 -- The training window, the holdout purchases and the whole history are all cut from it in
--- memory (include/pipeline/recommendations.py). Quarantined events are left out.
+-- memory (include/pipeline/recommendations.py). Only events the gate passed are read: loaded
+-- before the watermark (loaded_until) and not quarantined.
 SELECT customer_id,
        product_id,
        CASE WHEN event_at >= :split THEN 1 ELSE 0 END AS part,
@@ -15,7 +16,7 @@ SELECT customer_id,
        SUM(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS purchases,
        MAX(event_at) AS last_at
 FROM events
-WHERE event_at >= :start AND event_at < :end
+WHERE event_at >= :start AND event_at < :end AND loaded_at < :loaded_until
   AND NOT EXISTS (SELECT 1 FROM data_quality_quarantine q
                   WHERE q.table_name = 'events' AND q.record_id = events.event_id)
 GROUP BY 1, 2, 3;

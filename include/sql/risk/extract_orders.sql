@@ -16,9 +16,9 @@ SELECT o.order_id,
        COALESCE(SUM(oi.quantity), 0) AS n_items,
        COUNT(oi.order_id) AS n_lines
 FROM orders o
-LEFT JOIN customers c ON c.customer_id = o.customer_id
-LEFT JOIN order_items oi ON oi.order_id = o.order_id
-WHERE o.ordered_at >= :start AND o.ordered_at < :end
+LEFT JOIN customers c ON c.customer_id = o.customer_id AND c.loaded_at < :loaded_until
+LEFT JOIN order_items oi ON oi.order_id = o.order_id AND oi.loaded_at < :loaded_until
+WHERE o.ordered_at >= :start AND o.ordered_at < :end AND o.loaded_at < :loaded_until
   AND NOT EXISTS (SELECT 1 FROM data_quality_quarantine q
                   WHERE q.table_name IN ('orders', 'order_items') AND q.record_id = o.order_id)
 GROUP BY o.order_id, o.customer_id, o.ordered_at, o.amount, o.payment_method, o.billing_country,

@@ -78,3 +78,17 @@ CREATE TABLE IF NOT EXISTS data_quality_quarantine (
     PRIMARY KEY (table_name, record_id, rule, data_interval_start_at)
 );
 CREATE INDEX IF NOT EXISTS ix_data_quality_quarantine_record ON data_quality_quarantine (table_name, record_id);
+
+-- What the gate has validated: per source table and validation run, the rows loaded in
+-- [loaded_from, loaded_until) and whether they passed. A table's watermark is the latest
+-- loaded_until that passed; the extracts read only rows loaded before it.
+CREATE TABLE IF NOT EXISTS validated_loads (
+    table_name     TEXT NOT NULL,
+    run_id         TEXT NOT NULL,
+    loaded_from    TIMESTAMP NOT NULL,
+    loaded_until   TIMESTAMP NOT NULL,
+    row_count      BIGINT NOT NULL,
+    passed         INTEGER NOT NULL,
+    checked_at     TIMESTAMP NOT NULL,
+    PRIMARY KEY (table_name, run_id)
+);

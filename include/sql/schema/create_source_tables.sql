@@ -2,12 +2,20 @@
 -- They are landing tables: ids are indexed but not enforced as keys, because enforcing them
 -- here would reject a bad load outright; the validation DAG checks keys and quarantines.
 -- Timestamps are naive UTC.
+--
+-- loaded_at is when the row's current content landed: the loader sets it (or leaves it to the
+-- default, the time of the insert), and a correction sets it again. The gate validates each row
+-- in the interval its loaded_at falls in, so a row dated in the past but loaded today is checked
+-- tonight, and the extracts read only rows loaded before the gate's watermark
+-- (ARCHITECTURE.md, "What the gate covers"). Its index is made by warehouse.add_load_times,
+-- which also gives the tables of an older warehouse the column.
 
 CREATE TABLE IF NOT EXISTS customers (
     customer_id     BIGINT,
     created_at      TIMESTAMP,
     country         TEXT,
-    channel         TEXT
+    channel         TEXT,
+    loaded_at       TIMESTAMP DEFAULT {utc_now}
 );
 CREATE INDEX IF NOT EXISTS ix_customers_customer_id ON customers (customer_id);
 CREATE INDEX IF NOT EXISTS ix_customers_created_at ON customers (created_at);
@@ -17,7 +25,8 @@ CREATE TABLE IF NOT EXISTS products (
     created_at      TIMESTAMP,
     category        TEXT,
     brand           TEXT,
-    price           DOUBLE PRECISION
+    price           DOUBLE PRECISION,
+    loaded_at       TIMESTAMP DEFAULT {utc_now}
 );
 CREATE INDEX IF NOT EXISTS ix_products_product_id ON products (product_id);
 CREATE INDEX IF NOT EXISTS ix_products_created_at ON products (created_at);
@@ -28,7 +37,8 @@ CREATE TABLE IF NOT EXISTS events (
     customer_id     BIGINT,
     product_id      BIGINT,
     event_type      TEXT,
-    event_at        TIMESTAMP
+    event_at        TIMESTAMP,
+    loaded_at       TIMESTAMP DEFAULT {utc_now}
 );
 CREATE INDEX IF NOT EXISTS ix_events_event_id ON events (event_id);
 CREATE INDEX IF NOT EXISTS ix_events_event_at ON events (event_at);
@@ -43,7 +53,8 @@ CREATE TABLE IF NOT EXISTS orders (
     billing_country   TEXT,
     shipping_country  TEXT,
     ip_country        TEXT,
-    device_id         TEXT
+    device_id         TEXT,
+    loaded_at       TIMESTAMP DEFAULT {utc_now}
 );
 CREATE INDEX IF NOT EXISTS ix_orders_order_id ON orders (order_id);
 CREATE INDEX IF NOT EXISTS ix_orders_ordered_at ON orders (ordered_at);
@@ -54,7 +65,8 @@ CREATE TABLE IF NOT EXISTS order_items (
     line_no         INTEGER,
     product_id      BIGINT,
     quantity        INTEGER,
-    unit_price      DOUBLE PRECISION
+    unit_price      DOUBLE PRECISION,
+    loaded_at       TIMESTAMP DEFAULT {utc_now}
 );
 CREATE INDEX IF NOT EXISTS ix_order_items_order_id ON order_items (order_id, line_no);
 
@@ -62,7 +74,8 @@ CREATE TABLE IF NOT EXISTS chargebacks (
     order_id        BIGINT,
     reported_at     TIMESTAMP,
     amount          DOUBLE PRECISION,
-    reason          TEXT
+    reason          TEXT,
+    loaded_at       TIMESTAMP DEFAULT {utc_now}
 );
 CREATE INDEX IF NOT EXISTS ix_chargebacks_order_id ON chargebacks (order_id);
 CREATE INDEX IF NOT EXISTS ix_chargebacks_reported_at ON chargebacks (reported_at);

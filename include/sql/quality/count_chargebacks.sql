@@ -1,1 +1,0 @@
-SELECT COUNT(*) AS row_count FROM chargebacks WHERE reported_at >= :start AND reported_at < :end;

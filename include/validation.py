@@ -893,11 +893,21 @@ def _quarantine(
     run_id: str,
     engine: sa.Engine,
 ) -> None:
-    """Replace the interval's quarantine of `table` with the rows of failed quarantine rules."""
+    """Replace the interval's quarantine of `table` with the rows of failed quarantine rules,
+    after lifting earlier verdicts on records loaded again since (see lift_quarantine.sql)."""
     with warehouse.transaction(engine) as conn:
         warehouse.run_sql(
             "quality/delete_quarantine", {"table_name": table, "start": params["start"]}, conn=conn
         )
+        lifted = warehouse.run_sql(
+            "quality/lift_quarantine",
+            {**params, "table_name": table},
+            conn=conn,
+            identifiers={"table": table},
+            statements={"key": KEY_COLUMN[table]},
+        )
+        if lifted:
+            log.info("%s: %s quarantined rows were loaded again and are judged afresh", table, lifted)
         for result in results:
             if result.outcome != QUARANTINE:
                 continue

@@ -134,6 +134,41 @@ def test_revalidating_an_interval_replaces_its_quarantine(shop: sa.Engine) -> No
     assert left["n"].iloc[0] == 0
 
 
+def test_a_quarantined_row_corrected_on_a_later_night_is_read_again(shop: sa.Engine) -> None:
+    """Quarantine is by key: a product quarantined one night stays out until the shop loads it
+    again corrected; the night that checks the correction lifts the old verdict."""
+    from tests.helpers import pass_earlier_nights
+
+    before = DAY - timedelta(days=1)
+    pass_earlier_nights(shop, before)
+    tolerant = validation.QualitySettings(quarantine_tolerance=1.0)  # the night's products: a handful
+
+    def reload(price: float, at: datetime) -> None:
+        with warehouse.transaction(shop) as conn:
+            conn.execute(
+                sa.text("UPDATE products SET price = :p, loaded_at = :t WHERE product_id = 1"),
+                warehouse.bind_params({"p": price, "t": at}, warehouse.dialect_name(conn)),
+            )
+
+    def catalogue(until: datetime) -> set[int]:
+        params = {"end": until, "loaded_until": until}
+        with shop.connect() as conn:
+            return set(
+                warehouse.read_frame("recommendations/extract_products", params, conn=conn)["product_id"]
+            )
+
+    reload(-5.0, before + timedelta(hours=3))  # a bad price lands the night before DAY
+    validation.validate_table("products", before, DAY, run_id="n1", engine=shop, quality=tolerant)
+    assert 1 not in catalogue(DAY), "quarantined"
+    validation.validate_table("products", DAY, NEXT, run_id="n2", engine=shop, quality=tolerant)
+    assert 1 not in catalogue(NEXT), "a night without a correction keeps the verdict"
+
+    reload(12.5, DAY + timedelta(hours=3))  # the correction lands the next night
+    validation.validate_table("products", DAY, NEXT, run_id="n3", engine=shop, quality=tolerant)
+    assert 1 in catalogue(NEXT), "the corrected product is read again"
+    assert 1 not in catalogue(DAY), "not as of the night before, when it was still bad"
+
+
 def test_settings_come_from_params_and_ignore_the_rest() -> None:
     cfg = validation.QualitySettings.from_params(
         {"quarantine_tolerance": 0.05, "day": "2026-06-30", "drift_psi_limit": None}

@@ -286,6 +286,7 @@ SQL_FILES = sorted(
 )
 DUMMY_IDENTIFIERS = {"table": "recommendations__v1", "view": "recommendations"}
 DUMMY_FRAGMENTS = {"rule_query": "quality/find_duplicate_events", "utc_now": "schema/utc_now"}
+DUMMY_STATEMENTS = {"key": "customer_id"}
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
@@ -295,7 +296,8 @@ def test_every_sql_file_loads_for_both_dialects(name: str, dialect: str) -> None
     wanted = set(re.findall(r"\{([a-z_]+)\}", raw))
     identifiers = {k: v for k, v in DUMMY_IDENTIFIERS.items() if k in wanted}
     fragments = {k: v for k, v in DUMMY_FRAGMENTS.items() if k in wanted}
-    sql = warehouse.load_sql(name, dialect, identifiers, fragments)
+    statements = {k: v for k, v in DUMMY_STATEMENTS.items() if k in wanted}
+    sql = warehouse.load_sql(name, dialect, identifiers, fragments, statements)
     assert not re.search(r"\{[a-z_]+\}", sql), "every placeholder is filled"
     assert warehouse.split_statements(sql), "the file holds at least one statement"
 

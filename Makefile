@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED := False
 # The warehouse: the embedded SQLite file unless you point the connection elsewhere.
 export AIRFLOW_CONN_WAREHOUSE ?= sqlite:///$(CURDIR)/var/warehouse.db
 
-.PHONY: install demo test test-fast lint format airflow shop append-day lock clean env
+.PHONY: install browser demo test test-fast lint format airflow shop append-day lock clean env
 
 install: $(STAMP)
 
@@ -29,8 +29,16 @@ demo: install  ## build the small shop in the embedded warehouse and run the thr
 	$(BIN)/airflow db migrate > /dev/null
 	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING $(BIN)/python -m include.demo
 
-test: install  ## the whole test suite (PostgreSQL required)
+test: install browser  ## the whole test suite (PostgreSQL required)
 	$(BIN)/pytest
+
+# The UI test reads the Shopflow page in Debian's Chromium (no browser download works offline).
+export SHOPFLOW_CHROMIUM ?= /usr/bin/chromium
+browser:  ## install Debian's chromium for the UI test when it is missing (root or sudo)
+	@test -x $(SHOPFLOW_CHROMIUM) || { echo "Installing Debian's chromium for the UI test"; \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		{ $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium \
+			> /dev/null; } || echo "Could not install chromium: the UI test will fail and say so."; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -153,3 +153,14 @@ def test_heavy_tasks_share_the_pool_sized_to_the_machine(dagbag, airflow_db, mon
     monkeypatch.setenv("SHOPFLOW_TASKS_AT_ONCE", "2")
     pools.main()
     assert Pool.get_pool(pools.HEAVY).slots == 2
+
+
+def test_the_shopflow_plugin_loads_its_page_and_navigation_entry() -> None:
+    from airflow import plugins_manager
+
+    assert not plugins_manager.get_import_errors()
+    (info,) = [p for p in plugins_manager.get_plugin_info() if p["name"] == "shopflow"]
+    assert [app["url_prefix"] for app in info["fastapi_apps"]] == ["/shopflow"]
+    assert [(v["name"], v["url_route"], v["href"]) for v in info["external_views"]] == [
+        ("Shopflow", "shopflow", "/shopflow/")
+    ]

@@ -51,6 +51,8 @@ format: install
 # The web UI listens on this machine only; `make airflow AIRFLOW_HOST=0.0.0.0` opens it to the network.
 AIRFLOW_HOST ?= 127.0.0.1
 AIRFLOW_PORT ?= 8080
+# Task processes report to the API server's execution API, on the same port.
+EXECUTION_HOST := $(if $(filter 0.0.0.0,$(AIRFLOW_HOST)),127.0.0.1,$(AIRFLOW_HOST))
 
 airflow: install  ## Airflow web UI and scheduler on the project's DAGs and warehouse
 	@echo "Starting Airflow at http://$(AIRFLOW_HOST):$(AIRFLOW_PORT) -- user 'admin', password printed below"
@@ -59,10 +61,12 @@ airflow: install  ## Airflow web UI and scheduler on the project's DAGs and ware
 	$(BIN)/airflow db migrate > /dev/null
 	$(BIN)/python -m include.pools
 	PATH="$(CURDIR)/$(BIN):$$PATH" AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin \
-		AIRFLOW__API__HOST=$(AIRFLOW_HOST) AIRFLOW__API__PORT=$(AIRFLOW_PORT) $(BIN)/airflow standalone
+		AIRFLOW__API__HOST=$(AIRFLOW_HOST) AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+		AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://$(EXECUTION_HOST):$(AIRFLOW_PORT)/execution/ \
+		$(BIN)/airflow standalone
 
-shop: install  ## (re)build the embedded warehouse with the small shop, 90 days
-	$(BIN)/python -m include.simulator build --preset small --days 90 --replace
+shop: install  ## (re)build the embedded warehouse with the small shop: 180 days ending yesterday
+	$(BIN)/python -m include.simulator build --preset small --days 180 --end yesterday --replace
 
 append-day: install  ## the shop lives one more day
 	$(BIN)/python -m include.simulator append-day

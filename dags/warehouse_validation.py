@@ -2,7 +2,9 @@
 ### Warehouse validation — the nightly data-quality gate
 
 Runs the Great Expectations suite of every source table (customers, products, events, orders,
-order_items, chargebacks) **inside the warehouse** on the run's data interval (one day):
+order_items, chargebacks) **inside the warehouse** on the rows loaded during yesterday (UTC) and
+any not yet validated; it fires at 00:30 (`SHOPFLOW_VALIDATION_CRON`) so the shop's loads of the
+day have landed:
 schema, keys, references, allowed values and bounds, future timestamps, volume against the
 trailing days, freshness, and drift of the event-type mix, category mix and order amounts.
 
@@ -25,20 +27,22 @@ Trigger it by hand with **day** to validate another day.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronTriggerTimetable, Param, dag, task
 
 from include.assets import INTERACTION_TABLES, ORDER_TABLES, VALIDATED_INTERACTIONS, VALIDATED_ORDERS
 from include.dag_defaults import DEADLINE, DEFAULT_ARGS, START_DATE, TAGS
 from include.pools import HEAVY
+from include.settings import validation_cron
 
 SOURCE_TABLES = ["customers", "products", "events", "orders", "order_items", "chargebacks"]
 
 
 @dag(
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    # Nightly after a grace period for the shop's loads (default 00:30 UTC): validates yesterday.
+    schedule=CronTriggerTimetable(validation_cron(), timezone="UTC", interval=timedelta(days=1)),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -101,19 +105,22 @@ def warehouse_validation() -> None:
         params: dict[str, Any] | None = None,
         data_interval_start: datetime | None = None,
         data_interval_end: datetime | None = None,
+        dag_run: Any = None,
     ) -> dict[str, str]:
-        """The day to validate: the `day` Param, or the run's data interval. Undeclared or
-        conflicting Params, or no interval at all, fail the run here at once."""
+        """The day to validate: the `day` Param, else the run's data interval, else (triggered
+        without a logical date) yesterday. Undeclared or conflicting Params fail the run here at once."""
         from include import warehouse
         from include.dag_defaults import check_run
         from include.pipeline.validation import check_settings, resolve_interval
 
+        run_after = getattr(dag_run, "run_after", None)
+
         def has_an_interval(params: dict[str, Any]) -> None:
-            resolve_interval(params.get("day"), data_interval_start, data_interval_end)
+            resolve_interval(params.get("day"), data_interval_start, data_interval_end, run_after)
 
         check_run(check_settings, has_an_interval)
         warehouse.ensure_output_tables()
-        return resolve_interval(params.get("day"), data_interval_start, data_interval_end)
+        return resolve_interval(params.get("day"), data_interval_start, data_interval_end, run_after)
 
     @task(pool=HEAVY)
     def validate_table(

@@ -42,6 +42,15 @@ def model_store_dir() -> Path:
     return Path(os.environ.get("SHOPFLOW_MODEL_DIR", var_dir() / "models")).resolve()
 
 
+def validation_cron() -> str:
+    """When the nightly validation fires (UTC cron; `SHOPFLOW_VALIDATION_CRON`, default 00:30).
+
+    It validates the whole day that ended before, so the time after midnight is the grace
+    period the shop's loads of that day have to land (the live shop appends at 00:05).
+    """
+    return os.environ.get("SHOPFLOW_VALIDATION_CRON", "30 0 * * *").strip() or "30 0 * * *"
+
+
 # Tasks expected to run at once on one worker (the model DAGs train their candidates side by side).
 DEFAULT_TASKS_AT_ONCE = 2
 

@@ -18,8 +18,9 @@ load of the day it is reported (7 to 56 days after the order), never earlier.
 `simulate_truth` gives the ground truth for tests and benchmarks.
 
 Command line:
-    python -m include.simulator build --preset small --days 90 [--start 2026-06-01] [--seed 7]
+    python -m include.simulator build --preset small --days 90 [--start 2026-06-01 | --end yesterday] [--seed 7]
     python -m include.simulator append-day
+    python -m include.simulator catch-up [--until yesterday]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import logging
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -1314,6 +1315,28 @@ def append_day(engine: sa.Engine, *, preset: str | ShopPreset | None = None, see
     return day
 
 
+def catch_up(engine: sa.Engine, until: date) -> list[date]:
+    """Append days until the shop's last day is `until` (the live shop's nightly load).
+
+    Returns the days written, none when the shop already reaches `until`.
+    """
+    written = []
+    last = last_simulated_day(engine)
+    if last is None:
+        raise ValueError("The warehouse holds no simulated shop: build one first (make shop)")
+    while last < until:
+        last = append_day(engine)
+        written.append(last)
+    return written
+
+
+def _day(text: str) -> date:
+    """A day on the command line: YYYY-MM-DD, `today` or `yesterday` (UTC)."""
+    today = datetime.now(UTC).date()
+    named = {"today": today, "yesterday": today - timedelta(days=1)}
+    return named[text] if text in named else date.fromisoformat(text)
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -1326,13 +1349,16 @@ def main(argv: list[str] | None = None) -> int:
     build = commands.add_parser("build", help="write a new simulated shop")
     build.add_argument("--preset", default="small", choices=sorted(PRESETS))
     build.add_argument("--days", type=int, default=90)
-    build.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START)
+    build.add_argument("--start", type=_day, help=f"the first day (default {DEFAULT_START})")
+    build.add_argument("--end", type=_day, help="the last day instead, e.g. yesterday (a live shop)")
     build.add_argument("--seed", type=int, default=DEFAULT_SEED)
     build.add_argument("--replace", action="store_true", help="delete an existing shop first")
     append = commands.add_parser("append-day", help="write the next day of the shop")
     append.add_argument("--preset", choices=sorted(PRESETS), help="check the shop's preset")
     append.add_argument("--seed", type=int, help="check the shop's seed")
-    for sub in (build, append):
+    catch = commands.add_parser("catch-up", help="append days until the shop reaches a day")
+    catch.add_argument("--until", type=_day, default="yesterday", help="the last day (default yesterday)")
+    for sub in (build, append, catch):
         sub.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -1343,16 +1369,26 @@ def main(argv: list[str] | None = None) -> int:
     began = datetime.now()
     try:
         if args.command == "build":
+            if args.start is not None and args.end is not None:
+                raise ValueError("Give --start or --end, not both")
+            start = args.start or DEFAULT_START
+            if args.end is not None:
+                start = args.end - timedelta(days=args.days - 1)
             counts = build_shop(
-                engine, args.preset, args.days, start=args.start, seed=args.seed, replace=args.replace
+                engine, args.preset, args.days, start=start, seed=args.seed, replace=args.replace
             )
             print(
                 f"Built the {args.preset} shop in {warehouse.describe(engine)}: "
                 + ", ".join(f"{table} {count:,}" for table, count in counts.items())
             )
-        else:
+        elif args.command == "append-day":
             day = append_day(engine, preset=args.preset, seed=args.seed)
             print(f"Appended {day} to the shop in {warehouse.describe(engine)}")
+        else:
+            days = catch_up(engine, args.until)
+            print(
+                f"Appended {len(days)} days to the shop in {warehouse.describe(engine)}, up to {args.until}"
+            )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

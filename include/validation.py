@@ -485,6 +485,7 @@ def _quiet_great_expectations() -> None:
 
 
 def _gx_context(docs_dir: Path):  # noqa: ANN202 - great_expectations is imported lazily
+    _quiet_great_expectations()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -513,6 +514,7 @@ def run_expectations(
 ) -> list[CheckResult]:
     """The Great Expectations suite of `table` on the interval, run as SQL in the warehouse;
     builds the run's Data Docs."""
+    _quiet_great_expectations()  # before the import: importing it logs ~200 lines at INFO
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.checkpoint import UpdateDataDocsAction

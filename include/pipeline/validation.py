@@ -37,15 +37,35 @@ def check_settings(params: Mapping[str, Any]) -> None:
         raise ValueError("warehouse_validation parameters conflict: " + "; ".join(conflicts))
 
 
+def whole_days(interval_start: datetime, interval_end: datetime) -> tuple[datetime, datetime]:
+    """The whole UTC days a run's data interval stands for: those that ended by its end.
+
+    The nightly run fires at 00:30 (a grace period for the shop's loads), so its interval is
+    [yesterday 00:30, today 00:30); it validates yesterday, [yesterday 00:00, today 00:00).
+    An interval that already falls on midnights is kept as it is.
+    """
+    start, end = to_naive_utc(interval_start), to_naive_utc(interval_end)
+    days = max(1, round((end - start).total_seconds() / 86400))
+    end = datetime(end.year, end.month, end.day)
+    return end - timedelta(days=days), end
+
+
 def resolve_interval(
-    day: str | None, interval_start: datetime | None, interval_end: datetime | None
+    day: str | None,
+    interval_start: datetime | None,
+    interval_end: datetime | None,
+    run_after: datetime | None = None,
 ) -> dict[str, str]:
-    """The interval to validate: one whole `day` if given, else the run's data interval."""
+    """The interval to validate: one whole `day` if given, else the whole days of the run's data
+    interval (`whole_days`), else (a manual run triggered without a logical date) the last whole
+    day before the run was triggered."""
     if day:
         start = to_naive_utc(day)
         end = start + timedelta(days=1)
     elif interval_start is not None and interval_end is not None and interval_end > interval_start:
-        start, end = to_naive_utc(interval_start), to_naive_utc(interval_end)
+        start, end = whole_days(interval_start, interval_end)
+    elif run_after is not None:
+        start, end = whole_days(run_after - timedelta(days=1), run_after)
     else:
         raise ValueError("This run has no data interval: trigger it with the `day` parameter")
     log.info("Validating [%s, %s)", start, end)

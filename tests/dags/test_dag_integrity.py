@@ -6,13 +6,13 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DAG_IDS = {"warehouse_validation", "recommendations", "order_risk"}
+DAG_IDS = {"live_shop", "warehouse_validation", "recommendations", "order_risk"}
 HEAVY_MODULES = ("pandas", "numpy", "tensorflow", "keras", "sklearn", "great_expectations", "pyarrow")
 TASK_ID = re.compile(r"^[a-z]+(_[a-z0-9]+)+$")
 
@@ -89,10 +89,30 @@ def test_manual_trigger_params(dagbag) -> None:
     assert 0 < risk["decline_share"] < risk["review_budget"] < 1
 
 
-def test_validation_runs_on_a_data_interval(dagbag) -> None:
-    timetable = dagbag.dags["warehouse_validation"].timetable
-    assert type(timetable).__name__ == "CronDataIntervalTimetable"
+def test_validation_fires_after_midnight_and_validates_the_day_before(dagbag) -> None:
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    from include.pipeline.validation import resolve_interval
+
+    timetable = coerce_to_core_timetable(dagbag.dags["warehouse_validation"].timetable)
+    assert type(timetable).__name__ == "CronTriggerTimetable"
     assert str(getattr(timetable, "_timezone", UTC)) in {"UTC", "Timezone('UTC')"}
+    # The nightly run of 2026-09-02 fires at 00:30 and validates 2026-09-01.
+    import pendulum
+
+    fired = pendulum.datetime(2026, 9, 2, 0, 30, tz="UTC")
+    interval = timetable.infer_manual_data_interval(run_after=fired)
+    assert (interval.start, interval.end) == (fired - timedelta(days=1), fired)
+    assert resolve_interval(None, interval.start, interval.end) == {
+        "data_interval_start": "2026-09-01T00:00:00",
+        "data_interval_end": "2026-09-02T00:00:00",
+    }
+    # A run whose interval already falls on midnights (dag.test, a backfill of one day) keeps it.
+    midnight = datetime(2026, 9, 2, tzinfo=UTC)
+    assert (
+        resolve_interval(None, midnight - timedelta(days=1), midnight)["data_interval_start"]
+        == "2026-09-01T00:00:00"
+    )
 
 
 MODEL_DAGS = {"recommendations": "recommender", "order_risk": "order_risk"}

@@ -7,10 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,18 +19,13 @@ from include import publish
 from include.dag_runs import run_dag
 from tests.conftest import ROOT
 from tests.e2e.conftest import AS_OF, RECS_CONF, RISK_CONF
+from tests.e2e.servers import free_port, running
 from tests.helpers import read_sql as _read
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = os.environ.get("SHOPFLOW_CHROMIUM", "/usr/bin/chromium")
 USER, PASSWORD = "admin", "shopflow-page-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -50,7 +42,7 @@ def api_server(night: str, tmp_path: Path) -> Iterator[str]:
     """Airflow's API server on a free local port, with this project's plugins and warehouse."""
     passwords = tmp_path / "passwords.json"
     passwords.write_text(json.dumps({USER: PASSWORD}))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,  # the test's AIRFLOW_HOME, warehouse connection and var folder
         "PYTHONPATH": str(ROOT),
@@ -59,35 +51,13 @@ def api_server(night: str, tmp_path: Path) -> Iterator[str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(48).hex(),
     }
-    log = (tmp_path / "api-server.log").open("w")
     airflow = Path(sys.executable).parent / "airflow"
-    server = subprocess.Popen(
-        [str(airflow), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"the API server did not start:\n{(tmp_path / 'api-server.log').read_text()[-3000:]}"
-                    )
-                time.sleep(1)
+    command = [str(airflow), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with running(
+        command, env=env, log=tmp_path / "api-server.log", health_url=f"{base}/api/v2/monitor/health"
+    ):
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def _browser():  # noqa: ANN202

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +189,45 @@ def test_command_line_builds_then_appends(tmp_path: Path) -> None:
     assert simulator.main(["append-day", "--url", url]) == 0
     assert simulator.last_simulated_day(warehouse.get_engine(url)) == date(2026, 3, 3)
     assert simulator.main(["--url", url, "build", "--preset", "tiny", "--days", "2"]) == 2
+
+
+def test_a_live_shop_ends_yesterday_and_catches_up_to_a_day(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/live.db"
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    assert (
+        simulator.main(["--url", url, "build", "--preset", "tiny", "--days", "3", "--end", "yesterday"]) == 0
+    )
+    engine = warehouse.get_engine(url)
+    assert simulator.last_simulated_day(engine) == yesterday
+    with engine.connect() as conn:
+        first = warehouse.read_frame(sql="SELECT MIN(event_at) AS first FROM events", conn=conn)["first"].iat[
+            0
+        ]
+    assert pd.Timestamp(first).date() == yesterday - timedelta(days=2)
+    # The nightly load appends the days since, as a longer build would have written them.
+    until = yesterday + timedelta(days=2)
+    assert simulator.catch_up(engine, until) == [yesterday + timedelta(days=1), until]
+    assert simulator.catch_up(engine, until) == []
+    assert simulator.main(["--url", url, "catch-up", "--until", "yesterday"]) == 0
+    assert simulator.last_simulated_day(engine) == until
+    both = [
+        "--url",
+        url,
+        "build",
+        "--preset",
+        "tiny",
+        "--days",
+        "2",
+        "--start",
+        "2026-03-01",
+        "--end",
+        "today",
+    ]
+    assert simulator.main([*both, "--replace"]) == 2
+    empty = warehouse.get_engine(f"sqlite:///{tmp_path}/empty.db")
+    warehouse.create_schema(empty)
+    with pytest.raises(ValueError, match="no simulated shop"):
+        simulator.catch_up(empty, until)
 
 
 # --------------------------------------------------------------------------- sizes and shape

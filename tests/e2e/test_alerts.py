@@ -90,7 +90,7 @@ def test_every_dag_carries_a_deadline_that_emails_when_a_run_is_late(inbox: Inbo
 
     dags = DagBag(str(settings.PROJECT_ROOT / "dags")).dags
     deadlines = {dag_id: dag.deadline for dag_id, dag in dags.items()}
-    assert set(deadlines) == {"warehouse_validation", "recommendations", "order_risk"}
+    assert set(deadlines) == {"live_shop", "warehouse_validation", "recommendations", "order_risk"}
     for dag_id, deadline in deadlines.items():
         (alert,) = deadline if isinstance(deadline, list) else [deadline]
         assert alert.interval == timedelta(hours=6), dag_id

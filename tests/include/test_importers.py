@@ -148,3 +148,62 @@ def test_the_fraud_sample_importer_maps_users_purchases_and_frauds(
     ]
     customers = _read("SELECT customer_id, created_at, channel FROM customers WHERE customer_id = 1359")
     assert customers.values.tolist() == [[1359, pd.Timestamp("2015-01-01 18:52"), "SEO"]]
+
+
+SEQUENCES = "1 10 11 12\n2 11 13\n3 12 10 11 14 10\n"
+
+
+def test_review_sequences_land_one_purchase_a_day_counted_back_from_the_end(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from include.importers import review_sequences
+
+    path = tmp_path / "Sequences.txt"
+    path.write_text(SEQUENCES)
+    counts = review_sequences.load_review_sequences(warehouse.get_engine(), path, end=date(2026, 8, 29))
+    # Customer 3 reviewed product 10 twice: it counts once, at its first time.
+    assert counts == {"customers": 3, "products": 5, "events": 9}
+    events = _read(
+        "SELECT event_id, customer_id, product_id, event_type, event_at FROM events ORDER BY event_id"
+    )
+    assert (events["event_type"] == "purchase").all()
+    assert events["event_id"].tolist() == list(range(1, 10)) and events["event_at"].is_monotonic_increasing
+    last = events.sort_values("event_at").groupby("customer_id").tail(1)
+    # Every customer's last product on the end day, the one before on the day before, and so on.
+    assert last.set_index("customer_id")["product_id"].to_dict() == {1: 12, 2: 13, 3: 14}
+    assert set(last["event_at"]) == {pd.Timestamp("2026-08-29 12:00")}
+    third = events[events["customer_id"] == 3].sort_values("event_at")
+    assert third["product_id"].tolist() == [12, 10, 11, 14]
+    assert third["event_at"].dt.day.tolist() == [26, 27, 28, 29]
+    products = _read("SELECT product_id, created_at, category, price FROM products ORDER BY product_id")
+    assert products["category"].isna().all() and products["price"].isna().all()
+    assert products.set_index("product_id")["created_at"][12] == pd.Timestamp("2026-08-25"), "the day before"
+    loaded = _read("SELECT MAX(loaded_at) AS last FROM events")["last"].iat[0]
+    assert pd.Timestamp(loaded) == pd.Timestamp("2026-08-29 12:00"), "a replay: rows land at their own time"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("1 10 x\n", "ids must be whole numbers"), ("1\n", "has no products"), ("1 10\n1 11\n", "two lines")],
+)
+def test_a_sequences_file_that_does_not_fit_is_refused_and_named(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    from include.importers import review_sequences
+
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(review_sequences.BadSequences, match=message):
+        review_sequences.read_sequences(path)
+
+
+def test_the_command_line_loads_sequences(warehouse_url: str, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "Sequences.txt"
+    path.write_text(SEQUENCES)
+    assert main(["sequences", "--file", str(path), "--end", "2026-08-29"]) == 0
+    assert "holdout_days 1" in capsys.readouterr().out
+    (tmp_path / "bad.txt").write_text("1 a\n")
+    assert main(["sequences", "--file", str(tmp_path / "bad.txt")]) == 2
+    assert "Not loaded" in capsys.readouterr().err

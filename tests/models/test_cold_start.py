@@ -100,3 +100,17 @@ def test_category_popularity_follows_what_the_customer_browsed() -> None:
     assert recs["product_id"].tolist() == [12, 10, 9]
     assert recs["rank"].tolist() == [1, 2, 3]
     assert 11 not in set(recs["product_id"]), "already bought"
+
+
+def test_a_catalogue_without_categories_brands_or_prices_gives_no_neighbours_and_no_crash() -> None:
+    # Imported review data knows products by id alone.
+    bare = CATALOGUE.assign(category=None, brand=None, price=np.nan)
+    assert content_neighbours(bare, np.array([99, 1]), POPULARITY, 4).empty
+    history = pd.DataFrame(
+        {"customer_id": [5, 5], "product_id": [1, 2], "weight": [1.0, 1.0], "purchases": [1, 0]}
+    )
+    assert category_popularity(history, bare, POPULARITY, np.array([5]), 3).empty
+    # Some prices unknown: only the known ones are banded, and an unknown price matches no band.
+    partly = CATALOGUE.assign(price=CATALOGUE["price"].where(CATALOGUE["product_id"] != 99))
+    similar = content_neighbours(partly, np.array([99]), POPULARITY, 4)
+    assert (similar["score"] < 3).all() and set(similar["similar_product_id"]) <= set(range(1, 11))

@@ -33,15 +33,20 @@ def _check_catalogue(catalogue: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"the product catalogue lacks column(s) {missing}; got {list(catalogue.columns)}")
     frame = catalogue[list(CATALOGUE_COLUMNS)].drop_duplicates("product_id").copy()
-    frame["category"] = frame["category"].fillna("")
+    # A product without a category has no catalogue neighbours and is nobody's (imported data
+    # may have no catalogue at all); an unknown brand or price matches nothing.
+    frame["category"] = frame["category"].where(frame["category"].notna() & (frame["category"] != ""))
     frame["brand"] = frame["brand"].fillna("")
-    frame["band"] = (
-        frame.groupby("category")["price"]
-        .transform(lambda p: pd.qcut(p.rank(method="first"), min(PRICE_BANDS, len(p)), labels=False))
-        .fillna(-1)
-        .astype(int)
-    )
+    frame["band"] = frame.groupby("category")["price"].transform(_price_bands).fillna(-1).astype(int)
     return frame
+
+
+def _price_bands(prices: pd.Series) -> pd.Series:
+    """Each price's band within its category (0 = the cheapest fifth); NaN for an unknown price."""
+    known = int(prices.notna().sum())
+    if known == 0:
+        return pd.Series(np.nan, index=prices.index)
+    return pd.qcut(prices.rank(method="first"), min(PRICE_BANDS, known), labels=False)
 
 
 def content_neighbours(
@@ -75,8 +80,8 @@ def content_neighbours(
         if len(members) == 0:
             continue
         score = (
-            2.0 * (pool["brand"].to_numpy()[members] == own["brand"])
-            + 1.0 * (pool["band"].to_numpy()[members] == own["band"])
+            2.0 * ((pool["brand"].to_numpy()[members] == own["brand"]) & (own["brand"] != ""))
+            + 1.0 * ((pool["band"].to_numpy()[members] == own["band"]) & (own["band"] >= 0))
             + tie[members]
         )
         best = np.argsort(-score, kind="stable")[:k]

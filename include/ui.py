@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
@@ -411,6 +412,18 @@ def create_app(authenticated: Callable[..., Any] | None = None) -> FastAPI:
     def data_for(picked: dict[str, str]) -> dict[str, Any]:
         runs = {name: picked.get(f"{name}_run") for name in catalogue.FAMILIES}
         return page_data(picked.get("quality_run"), runs)
+
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(warehouse.WarehouseNotConfigured)
+    @app.exception_handler(warehouse.WarehouseUnavailable)
+    def warehouse_down(request: Request, error: Exception) -> HTMLResponse:
+        """The page says what is wrong with the warehouse instead of a bare server error."""
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return HTMLResponse(
+            f"<!doctype html><title>Shopflow</title><h1>Shopflow</h1>"
+            f"<p>The warehouse cannot be read: {_e(first_line)}</p>",
+            status_code=503,
+        )
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request) -> str:

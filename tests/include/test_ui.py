@@ -49,6 +49,13 @@ def test_data_docs_are_served_from_their_folder_only(warehouse_url: str) -> None
     assert Path(secret).exists()
 
 
+def test_an_unreachable_warehouse_is_named_not_a_bare_server_error(monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgresql://nobody@127.0.0.1:9/nowhere")
+    page = TestClient(create_app()).get("/")
+    assert page.status_code == 503
+    assert "The warehouse cannot be read" in page.text and "127.0.0.1" in page.text
+
+
 def test_a_summary_reads_as_shares_and_counts() -> None:
     text = _summary_text({"band_shares": {"approve": 0.9, "review": 0.1}, "orders": 183})
     assert text == "band shares: approve 90.0%, review 10.0%; orders: 183"

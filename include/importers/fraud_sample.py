@@ -32,8 +32,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include import warehouse
+from include.importers.replay import as_replay, replace_source_rows
 from include.settings import PROJECT_ROOT
-from include.validation import SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ RANGES_FILE = "IpAddress_to_Country_partial.csv"
 TIME_FORMAT = "%m/%d/%Y %H:%M"
 # The simulator's reason for a fraud chargeback; labels count any reason.
 FRAUD_REASON = "fraudulent"
-LOADED_TABLES = ("customers", "orders", "chargebacks")
 
 
 def ip_countries(ip_address: pd.Series, ranges: pd.DataFrame) -> pd.Series:
@@ -123,36 +122,16 @@ def warehouse_frames(sample: pd.DataFrame, *, chargeback_delay_days: int = 30) -
             "reason": FRAUD_REASON,
         }
     )
-    frames = {"customers": customers, "orders": orders, "chargebacks": chargebacks}
-    # A replay of history: each row lands at its own time, so any past day can be validated
-    # and scored as it would have been then.
-    return {
-        table: frame[list(SCHEMA[table])]
-        .assign(**{warehouse.LOADED_AT: frame[warehouse.BUSINESS_TIME[table]].to_numpy()})
-        .reset_index(drop=True)
-        for table, frame in frames.items()
-    }
+    return as_replay({"customers": customers, "orders": orders, "chargebacks": chargebacks})
 
 
 def load_fraud_sample(
     engine: sa.Engine, data_dir: Path, *, chargeback_delay_days: int = 30
 ) -> dict[str, int]:
-    """Replace the warehouse's source rows with the fraud sample; returns rows written per table.
-
-    Creates the schema as the simulator does for a fresh warehouse, then in one transaction
-    empties the six source tables (and the simulator's record, so `append-day` will not extend
-    this warehouse) and the quarantine, whose record ids named rows of the previous content,
-    and bulk-loads the frames. Model versions and published tables are left as they are.
-    """
+    """Replace the warehouse's source rows with the fraud sample (`replay.replace_source_rows`);
+    returns rows written per table."""
     frames = warehouse_frames(read_fraud_sample(data_dir), chargeback_delay_days=chargeback_delay_days)
-    warehouse.create_schema(engine)
-    with warehouse.transaction(engine) as conn:
-        warehouse.run_sql("simulator/create_shop_simulation", conn=conn)
-        warehouse.run_sql("simulator/delete_source_rows", conn=conn)
-        conn.exec_driver_sql("DELETE FROM data_quality_quarantine")
-        counts = {table: warehouse.write_frame(frames[table], table, conn=conn) for table in LOADED_TABLES}
-    with warehouse.transaction(engine) as conn:
-        warehouse.analyze(*LOADED_TABLES, conn=conn)
+    counts = replace_source_rows(engine, frames)
     with engine.connect() as conn:
         models = conn.exec_driver_sql("SELECT COUNT(*) FROM model_versions").scalar_one()
     if models:

@@ -37,14 +37,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from include import warehouse
+from include.importers.replay import as_replay, replace_source_rows
 from include.settings import PROJECT_ROOT
-from include.validation import SCHEMA
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE = PROJECT_ROOT.parent / "shared" / "data" / "amazon-beauty" / "Beauty.txt"
 CONTRACT = PROJECT_ROOT / "include" / "importers" / "review_sequences_contract.toml"
-LOADED_TABLES = ("customers", "products", "events")
 # Where in its day a purchase is placed: noon, clear of any day boundary.
 TIME_OF_DAY = timedelta(hours=12)
 
@@ -103,32 +102,14 @@ def warehouse_frames(sequences: dict[int, list[int]], end: date) -> dict[str, pd
         .min()
         .assign(category=None, brand=None, price=np.nan)
     )
-    frames = {"customers": customer_rows, "products": product_rows, "events": events}
-    # A replay: each row lands at its own time, as the fraud sample does.
-    return {
-        table: frame[list(SCHEMA[table])]
-        .assign(**{warehouse.LOADED_AT: frame[warehouse.BUSINESS_TIME[table]].to_numpy()})
-        .reset_index(drop=True)
-        for table, frame in frames.items()
-    }
+    return as_replay({"customers": customer_rows, "products": product_rows, "events": events})
 
 
 def load_review_sequences(engine: sa.Engine, path: Path, *, end: date) -> dict[str, int]:
-    """Replace the warehouse's source rows with the sequences; returns rows written per table.
-
-    As the fraud importer: the schema is created if need be, the six source tables, the
-    simulator's record and the quarantine are emptied and the frames bulk-loaded in one
-    transaction, then analysed. Model versions and published tables are left as they are.
-    """
+    """Replace the warehouse's source rows with the sequences (`replay.replace_source_rows`);
+    returns rows written per table."""
     frames = warehouse_frames(read_sequences(path), end)
-    warehouse.create_schema(engine)
-    with warehouse.transaction(engine) as conn:
-        warehouse.run_sql("simulator/create_shop_simulation", conn=conn)
-        warehouse.run_sql("simulator/delete_source_rows", conn=conn)
-        conn.exec_driver_sql("DELETE FROM data_quality_quarantine")
-        counts = {table: warehouse.write_frame(frames[table], table, conn=conn) for table in LOADED_TABLES}
-    with warehouse.transaction(engine) as conn:
-        warehouse.analyze(*LOADED_TABLES, conn=conn)
+    counts = replace_source_rows(engine, frames)
     first = frames["events"]["event_at"].min()
     log.info(
         "Loaded %s into %s: %s; purchases from %s to %s",

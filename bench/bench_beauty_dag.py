@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,29 +24,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_fraud import prepare  # noqa: E402
+
 END = date(2026, 8, 29)
 AS_OF = datetime(2026, 8, 30, tzinfo=UTC)
 CONF = {"as_of": "2026-08-30", "holdout_days": 1, "history_days": 240, "active_days": 240}
 PUBLISHED = {"ICLRec (2022, published)": (0.0403, 0.0744)}
-
-
-def _environment(folder: Path) -> None:
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(folder / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            "AIRFLOW_CONN_WAREHOUSE": f"sqlite:///{folder / 'warehouse.db'}",
-            "SHOPFLOW_VAR_DIR": str(folder / "var"),
-            "SHOPFLOW_CONTRACT": str(ROOT / "include" / "importers" / "review_sequences_contract.toml"),
-            "SHOPFLOW_TASK_RETRIES": "0",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "GX_ANALYTICS_ENABLED": "False",
-        }
-    )
-    airflow = Path(sys.executable).parent / "airflow"
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="beauty-dag-") as tmp:
-        _environment(Path(tmp))
+        prepare(Path(tmp), contract=ROOT / "include" / "importers" / "review_sequences_contract.toml")
         from include import warehouse
         from include.dag_runs import run_dag
         from include.importers.review_sequences import load_review_sequences

@@ -40,7 +40,12 @@ CONF = {
 }
 
 
-def prepare(workdir: Path) -> None:
+FRAUD_CONTRACT = Path(__file__).resolve().parents[1] / "include" / "importers" / "fraud_sample_contract.toml"
+
+
+def prepare(workdir: Path, contract: Path = FRAUD_CONTRACT) -> None:
+    """Point Airflow and the pipeline at `workdir` (embedded warehouse, metadata, models) and
+    at the data contract of the data the bench loads; migrate Airflow's database there."""
     root = Path(__file__).resolve().parents[1]
     os.environ.update(
         {
@@ -55,8 +60,8 @@ def prepare(workdir: Path) -> None:
             "SHOPFLOW_TASK_RETRIES": "0",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "GX_ANALYTICS_ENABLED": "False",
-            # No clickstream, catalogue, baskets or payment methods: the sample's own contract.
-            "SHOPFLOW_CONTRACT": str(root / "include" / "importers" / "fraud_sample_contract.toml"),
+            # The fraud sample has no clickstream, catalogue, baskets or payment methods: its own contract.
+            "SHOPFLOW_CONTRACT": str(contract),
         }
     )
     airflow = Path(sys.executable).parent / "airflow"

@@ -52,6 +52,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_medium_recs import prepare_airflow  # noqa: E402
+from bench_publish import raw_copy_seconds  # noqa: E402
 from medium_shop import reset_outputs, shop_database  # noqa: E402
 
 # The risk DAG on 91 days of shop: labels at 35 days, three weeks of holdout (as make demo).
@@ -248,21 +249,7 @@ def raw_copy_from(engine: sa.Engine, table: str, key: tuple[str, ...]) -> tuple[
                 buffer.write(bytes(block))
         payload = buffer.getvalue()
         rows = payload.count(b"\n")
-        with raw.cursor() as cursor:
-            cursor.execute(f"CREATE TEMP TABLE raw_copy_target (LIKE {table})")
-            started = time.perf_counter()
-            with cursor.copy("COPY raw_copy_target FROM STDIN") as copy:
-                step = 1 << 20
-                for start in range(0, len(payload), step):
-                    copy.write(payload[start : start + step])
-            raw.commit()
-            seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            cursor.execute(f"ALTER TABLE raw_copy_target ADD PRIMARY KEY ({', '.join(key)})")
-            raw.commit()
-            key_seconds = time.perf_counter() - started
-            cursor.execute("DROP TABLE raw_copy_target")
-            raw.commit()
+        seconds, key_seconds = raw_copy_seconds(raw, payload, table, ", ".join(key), "TEMP")
     return rows, seconds, key_seconds
 
 

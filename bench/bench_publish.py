@@ -53,8 +53,9 @@ def _frame(customers: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def _raw(raw, payload: bytes, template: str, kind: str) -> tuple[float, float]:
-    """Seconds of COPY FROM into an empty `kind` table like `template`, then of its key."""
+def raw_copy_seconds(raw, payload: bytes, template: str, key: str, kind: str = "TEMP") -> tuple[float, float]:
+    """Seconds of COPY FROM of `payload` (COPY text) into an empty `kind` table like `template`
+    (TEMP: no write-ahead log; "": an ordinary table), then of adding the primary key `key`."""
     with raw.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS raw_copy_target")
         cursor.execute(f"CREATE {kind} TABLE raw_copy_target (LIKE {template})")
@@ -66,7 +67,7 @@ def _raw(raw, payload: bytes, template: str, kind: str) -> tuple[float, float]:
         raw.commit()
         copied = time.perf_counter() - started
         started = time.perf_counter()
-        cursor.execute(f"ALTER TABLE raw_copy_target ADD PRIMARY KEY ({KEY})")
+        cursor.execute(f"ALTER TABLE raw_copy_target ADD PRIMARY KEY ({key})")
         raw.commit()
         keyed = time.perf_counter() - started
         cursor.execute("DROP TABLE raw_copy_target")
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             payload = buffer.getvalue()
             for _ in range(args.repeat):
                 for kind, label in (("TEMP", "temp"), ("", "ordinary")):
-                    copied, keyed = _raw(raw, payload, "raw_copy_template", kind)
+                    copied, keyed = raw_copy_seconds(raw, payload, "raw_copy_template", KEY, kind)
                     times.setdefault(f"raw COPY, {label} table", []).append(copied)
                     times.setdefault(f"raw COPY + key, {label} table", []).append(copied + keyed)
                 started = time.perf_counter()

@@ -5,6 +5,7 @@ the scheduler's task processes)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,25 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import ROOT
+
+
+def server_env(folder: Path, user: str, password: str, **settings: str) -> dict[str, str]:
+    """The environment of Airflow servers for a test: the test's own (warehouse connection, var
+    folder), this project's code and plugins, one user with a known password (its file written
+    in `folder`), a fresh JWT secret, and `settings` over all of it."""
+    passwords = folder / "passwords.json"
+    passwords.write_text(json.dumps({user: password}))
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(48).hex(),
+        **settings,
+    }
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ the page read in headless Chromium, checked against the warehouse."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -17,9 +16,8 @@ import pytest
 
 from include import publish
 from include.dag_runs import run_dag
-from tests.conftest import ROOT
 from tests.e2e.conftest import AS_OF, RECS_CONF, RISK_CONF
-from tests.e2e.servers import free_port, running
+from tests.e2e.servers import free_port, running, server_env
 from tests.helpers import read_sql as _read
 
 pytestmark = pytest.mark.e2e
@@ -40,17 +38,8 @@ def night(tiny_shop: str) -> str:
 @pytest.fixture
 def api_server(night: str, tmp_path: Path) -> Iterator[str]:
     """Airflow's API server on a free local port, with this project's plugins and warehouse."""
-    passwords = tmp_path / "passwords.json"
-    passwords.write_text(json.dumps({USER: PASSWORD}))
     port = free_port()
-    env = {
-        **os.environ,  # the test's AIRFLOW_HOME, warehouse connection and var folder
-        "PYTHONPATH": str(ROOT),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(48).hex(),
-    }
+    env = server_env(tmp_path, USER, PASSWORD)  # the test's AIRFLOW_HOME, warehouse and var folder
     airflow = Path(sys.executable).parent / "airflow"
     base = f"http://127.0.0.1:{port}"
     command = [str(airflow), "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]

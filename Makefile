@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements-dev.lock | cut -c1-12)
 
 export PYTHONPATH := $(CURDIR)
 export AIRFLOW_HOME ?= $(CURDIR)/var/airflow
@@ -19,10 +19,10 @@ export AIRFLOW_CONN_WAREHOUSE ?= sqlite:///$(CURDIR)/var/warehouse.db
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock
+$(STAMP): requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.lock
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: install  ## build the small shop in the embedded warehouse and run the three DAGs
@@ -75,8 +75,11 @@ env: install  ## write .env with fresh secrets for docker compose (never over an
 	@if [ -e .env ]; then echo ".env exists: left as it is"; \
 	else (umask 077 && $(BIN)/python -m include.compose_env > .env) && echo "Wrote .env (keep it private)"; fi
 
-lock:  ## re-resolve requirements.lock from requirements.txt
-	$(BIN)/uv pip compile --python-version 3.11 requirements.txt -o requirements.lock
+# The development lock is resolved first; the runtime lock (the image's) takes its versions from it,
+# so tests run exactly the versions the image ships.
+lock:  ## re-resolve requirements-dev.lock and requirements.lock from requirements-dev.txt and requirements.txt
+	$(BIN)/uv pip compile --python-version 3.11 requirements-dev.txt -o requirements-dev.lock
+	$(BIN)/uv pip compile --python-version 3.11 requirements.txt -c requirements-dev.lock -o requirements.lock
 
 clean:
 	rm -rf var/staging var/models var/warehouse.db* var/test-airflow

@@ -209,7 +209,7 @@ def paired_gaps(candidates: Any, holdout: Any, conf: dict[str, Any]) -> dict[str
     y = holdout["label"].to_numpy(dtype=float)
     statistics, estimates = {}, {}
     for name, row in candidates.iterrows():
-        ranked = RankedLabels(y, load_model(Path(row["artifact_uri"])).predict(holdout[FEATURE_COLUMNS]))
+        ranked = RankedLabels(y, load_model(row["artifact_uri"]).predict(holdout[FEATURE_COLUMNS]))
         statistics[name], estimates[name] = ranked.average_precision, float(row["primary_metric"])
     replicates = bootstrap(
         statistics, len(y), draws=1000, seed=1, blocks=holdout["ordered_at"].dt.floor("D").to_numpy()

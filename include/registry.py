@@ -13,10 +13,14 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from include import settings, warehouse
+from include import settings, store, warehouse
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from airflow.sdk import ObjectStoragePath
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +40,10 @@ class Champion:
 
     model_version: str
     candidate: str
-    artifact_dir: Path
+    artifact_dir: ObjectStoragePath
     params: dict[str, Any]
     evaluated_version: str
-    evaluated_artifact_dir: Path
+    evaluated_artifact_dir: ObjectStoragePath
     evaluated_until: datetime
 
 
@@ -51,11 +55,11 @@ def new_version(model_name: str, candidate: str, run_id: str, role: str = CANDID
     return f"{model_name}-{candidate}-{stamp[:15]}-{digest}{suffix}"
 
 
-def artifact_dir(model_name: str, model_version: str) -> Path:
-    """Where a model version's files live."""
+def artifact_dir(model_name: str, model_version: str) -> ObjectStoragePath:
+    """Where a model version's files live (in the model store, include/store.py)."""
     if model_name not in MODEL_NAMES:
         raise ValueError(f"Unknown model name {model_name!r}")
-    return settings.model_store_dir() / model_name / model_version
+    return store.model_root() / model_name / model_version
 
 
 def current_champion(model_name: str) -> Champion | None:
@@ -67,10 +71,10 @@ def current_champion(model_name: str) -> Champion | None:
     return Champion(
         model_version=row["model_version"],
         candidate=row["candidate"],
-        artifact_dir=Path(row["artifact_uri"]),
+        artifact_dir=store.location(row["artifact_uri"]),
         params=json.loads(row["params"]),
         evaluated_version=row["evaluated_version"],
-        evaluated_artifact_dir=Path(row["evaluated_artifact_uri"]),
+        evaluated_artifact_dir=store.location(row["evaluated_artifact_uri"]),
         evaluated_until=row["evaluated_holdout_start_at"].to_pydatetime(),
     )
 
@@ -92,7 +96,9 @@ def comparable(champion: Champion | None, holdout_start: datetime) -> bool:
     return True
 
 
-def latest_evaluated(model_name: str, candidate: str, holdout_start: datetime) -> tuple[str, Path] | None:
+def latest_evaluated(
+    model_name: str, candidate: str, holdout_start: datetime
+) -> tuple[str, ObjectStoragePath] | None:
     """The version and folder of `candidate`'s latest evaluated model that stopped learning
     at or before `holdout_start` (so it has not seen a holdout starting then), or None."""
     frame = warehouse.read_frame(
@@ -101,7 +107,7 @@ def latest_evaluated(model_name: str, candidate: str, holdout_start: datetime) -
     )
     if frame.empty:
         return None
-    return frame["model_version"].iloc[0], Path(frame["artifact_uri"].iloc[0])
+    return frame["model_version"].iloc[0], store.location(frame["artifact_uri"].iloc[0])
 
 
 def record_version(
@@ -119,7 +125,7 @@ def record_version(
     comparison: dict[str, Any],
     primary_metric: float | None,
     decision: str,
-    artifact: Path,
+    artifact: str | Path | ObjectStoragePath,
     role: str = CANDIDATE_ROLE,
     refit_of: str | None = None,
     primary_interval: tuple[float, float] | None = None,
@@ -152,7 +158,7 @@ def record_version(
             "primary_ci_high": _finite_or_none(high),
             "decision": decision,
             "decision_reason": decision_reason,
-            "artifact_uri": str(artifact),
+            "artifact_uri": store.uri(store.location(artifact)),
             "code_version": settings.code_version(),
         },
     )

@@ -27,9 +27,10 @@ def default_warehouse_url() -> str:
     return f"sqlite:///{default_warehouse_path()}"
 
 
-def staging_dir() -> Path:
-    """Root folder for run-scoped Parquet extracts (a volume shared by all workers)."""
-    return Path(os.environ.get("SHOPFLOW_STAGING_DIR", var_dir() / "staging")).resolve()
+def staging_location() -> str:
+    """Root of the run-scoped Parquet extracts: `SHOPFLOW_STAGING_DIR`, a folder every worker
+    shares or an object store URL (include/store.py); default `<var>/staging`."""
+    return os.environ.get("SHOPFLOW_STAGING_DIR", "").strip() or str(var_dir() / "staging")
 
 
 def staging_keep_days() -> float:
@@ -37,9 +38,10 @@ def staging_keep_days() -> float:
     return float(os.environ.get("SHOPFLOW_STAGING_KEEP_DAYS", "7") or 7)
 
 
-def model_store_dir() -> Path:
-    """Root folder for saved model artifacts (a volume shared by all workers)."""
-    return Path(os.environ.get("SHOPFLOW_MODEL_DIR", var_dir() / "models")).resolve()
+def model_location() -> str:
+    """Root of the saved model artifacts: `SHOPFLOW_MODEL_DIR`, a folder every worker shares or
+    an object store URL (include/store.py); default `<var>/models`."""
+    return os.environ.get("SHOPFLOW_MODEL_DIR", "").strip() or str(var_dir() / "models")
 
 
 def validation_cron() -> str:

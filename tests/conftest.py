@@ -106,3 +106,57 @@ def airflow_db() -> Path:
     airflow = Path(sys.executable).parent / "airflow"
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=600)
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 API on a free local port for this test session (moto's server mode): the
+    object store of the tests that stage and keep models remotely."""
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+S3_CONN_ID = "shopflow_store"
+
+
+def s3_store_env(endpoint: str, prefix: str) -> dict[str, str]:
+    """The settings that put staging and the model store on the S3 API at `endpoint`, under
+    `s3://shopflow/<prefix>`, through the Airflow connection `shopflow_store`."""
+    import json
+
+    connection = {
+        "conn_type": "aws",
+        "login": "shopflow-test-key",
+        "password": "shopflow-test-secret",
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+    }
+    return {
+        f"AIRFLOW_CONN_{S3_CONN_ID.upper()}": json.dumps(connection),
+        "SHOPFLOW_STORE_CONN_ID": S3_CONN_ID,
+        "SHOPFLOW_STAGING_DIR": f"s3://shopflow/{prefix}/staging",
+        "SHOPFLOW_MODEL_DIR": f"s3://shopflow/{prefix}/models",
+    }
+
+
+@pytest.fixture
+def s3_store(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Staging and the model store on the session's S3 API, under a prefix of this test's own;
+    returns the settings (for processes the test starts)."""
+    from include import store
+
+    settings = s3_store_env(s3_endpoint, uuid.uuid4().hex[:12])
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    store.prepare()  # the bucket, on first use
+    return settings

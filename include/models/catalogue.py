@@ -9,10 +9,13 @@ catalogue disagree.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from airflow.sdk import ObjectStoragePath
+
     from include.models.base import Model
 
 FAMILIES = ("recommender", "order_risk")
@@ -68,33 +71,60 @@ class ArtifactOutsideStore(ValueError):
     """A model folder outside the model store: never loaded (some model files are pickles)."""
 
 
-def load_model(directory: Path, family: str | None = None) -> Model:
+def save_model(model: Model, location: str | Path | ObjectStoragePath) -> str:
+    """Save `model` at `location` in the model store (a folder or an object store prefix) and
+    return the location as a string for XCom and the registry."""
+    from include import store
+
+    path = store.location(location)
+    with store.writable_folder(path) as folder:
+        model.save(folder)
+    return store.uri(path)
+
+
+def saved_meta(location: str | Path | ObjectStoragePath) -> dict[str, Any]:
+    """The `meta.json` of a model saved at `location` in the model store."""
+    from include.models.base import read_meta
+
+    return read_meta(_readable(location))
+
+
+def load_model(location: str | Path | ObjectStoragePath, family: str | None = None) -> Model:
     """Load any saved model, choosing the class by the family and name in its meta.json.
 
-    Only folders inside the model store (`settings.model_store_dir()`, symbolic links
-    resolved) are read: scikit-learn models are saved with joblib, a pickle, which runs code
-    when loaded, so a path in `model_versions` that points elsewhere is refused. Recommenders
-    are plain arrays (`np.load` without pickles) and Keras models load in Keras' safe mode.
+    Only folders inside the model store (`SHOPFLOW_MODEL_DIR`, include/store.py; local
+    symbolic links resolved) are read: scikit-learn models are saved with joblib, a pickle,
+    which runs code when loaded, so a location in `model_versions` that points elsewhere is
+    refused. Recommenders are plain arrays (`np.load` without pickles) and Keras models load in
+    Keras' safe mode. A model on a remote store is read from a local copy made once per host.
 
     Args:
         family: when given, a model of another family is refused.
 
     Raises:
-        ArtifactOutsideStore: `directory` is not inside the model store.
+        ArtifactOutsideStore: `location` is not inside the model store.
+        FileNotFoundError: no saved model there.
     """
-    from include import settings
     from include.models.base import read_meta
 
-    store = settings.model_store_dir()
-    if not Path(directory).resolve().is_relative_to(store):
-        raise ArtifactOutsideStore(
-            f"Refused to load a model from {directory}: it is outside the model store {store} "
-            "(SHOPFLOW_MODEL_DIR)"
-        )
-    meta = read_meta(Path(directory))
+    directory = _readable(location)
+    meta = read_meta(directory)
     if family is not None and meta["family"] != family:
-        raise ValueError(f"{directory} holds a {meta['family']} model, not a {family} model")
-    return model_class(meta["family"], meta["name"]).load(Path(directory))
+        raise ValueError(f"{location} holds a {meta['family']} model, not a {family} model")
+    return model_class(meta["family"], meta["name"]).load(directory)
+
+
+def _readable(location: str | Path | ObjectStoragePath) -> Path:
+    """A local folder with the files of the model at `location`, once it is checked to be in
+    the model store."""
+    from include import store
+
+    path, root = store.location(location), store.model_root()
+    if not store.inside(path, root):
+        raise ArtifactOutsideStore(
+            f"Refused to load a model from {location}: it is outside the model store {root} (SHOPFLOW_MODEL_DIR)"
+        )
+    return store.readable_folder(path)
 
 
 def _family(family: str) -> dict[str, str]:

@@ -19,17 +19,16 @@ import abc
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from include import registry
+from include import registry, store
 from include.models import catalogue
-from include.models.base import read_meta
 from include.pipeline.refs import GateOutcome, ServingModel, Staged, TrainedCandidate
 from include.promotion import CHAMPION, GateSettings, Statistic
 
 if TYPE_CHECKING:
     import numpy as np
+    from airflow.sdk import ObjectStoragePath
 
     from include.models.base import Model
 
@@ -129,9 +128,9 @@ class Lifecycle(abc.ABC):
         rows = self.fit(model, data, full=False)
         version = registry.new_version(self.family, candidate, run_id)
         directory = registry.artifact_dir(self.family, version)
-        model.save(directory)
-        log.info("Trained %s on %s rows, saved to %s", candidate, rows, directory)
-        return TrainedCandidate(candidate, version, str(directory), rows, model.params()).to_dict()
+        artifact = catalogue.save_model(model, directory)
+        log.info("Trained %s on %s rows, saved to %s", candidate, rows, artifact)
+        return TrainedCandidate(candidate, version, artifact, rows, model.params()).to_dict()
 
     def evaluate_and_decide(
         self,
@@ -155,9 +154,7 @@ class Lifecycle(abc.ABC):
             return GateOutcome("keep", f"retrain off: champion {champion.model_version} serves").to_dict()
 
         holdout = self.holdout(data, settings)
-        results = {
-            c.candidate: self.evaluate(catalogue.load_model(Path(c.artifact)), holdout) for c in candidates
-        }
+        results = {c.candidate: self.evaluate(catalogue.load_model(c.artifact), holdout) for c in candidates}
         floor_name = catalogue.FLOOR[self.family]
         results.setdefault(floor_name, self.floor(holdout, results))
         champion_note = ""
@@ -239,7 +236,7 @@ class Lifecycle(abc.ABC):
             won = c.candidate == decision.winner
             if won:
                 winner = c
-            registry.record_version(
+            record = dict(
                 model_version=c.model_version,
                 model_name=self.family,
                 candidate=c.candidate,
@@ -257,8 +254,9 @@ class Lifecycle(abc.ABC):
                 if won
                 else "rejected",
                 decision_reason=decision.reason if won else verdict.note,
-                artifact=Path(c.artifact),
+                artifact=c.artifact,
             )
+            registry.record_version(**record)
         return GateOutcome(decision.outcome, decision.reason, winner).to_dict()
 
     def serve(
@@ -288,14 +286,18 @@ class Lifecycle(abc.ABC):
             if champion is None:
                 raise ValueError(f"The gate kept the {self.family} champion, but there is none")
             model = catalogue.load_model(champion.artifact_dir, family=self.family)
-            version, artifact, candidate = champion.model_version, champion.artifact_dir, champion.candidate
+            version, artifact, candidate = (
+                champion.model_version,
+                store.uri(champion.artifact_dir),
+                champion.candidate,
+            )
         elif gate.outcome in ("promote", "refresh") and gate.winner is not None:
             model, version, artifact = self._refit(gate, data, run_id)
             candidate = gate.winner.candidate
         else:
             raise ValueError(f"Unknown gate outcome {gate.outcome!r}")
         serving = ServingModel(
-            version, str(artifact), candidate, gate.reason, self.serving_settings(model, data, settings)
+            version, artifact, candidate, gate.reason, self.serving_settings(model, data, settings)
         )
         log.info("Serving %s (%s): %s", serving.model_version, serving.candidate, serving.reason)
         return serving.to_dict()
@@ -321,9 +323,9 @@ class Lifecycle(abc.ABC):
             and self._offer(model, champion.artifact_dir)
         ):
             return
-        self._offer(model, Path(winner.artifact))
+        self._offer(model, winner.artifact)
 
-    def _offer(self, model: Model, directory: Path) -> bool:
+    def _offer(self, model: Model, directory: str | ObjectStoragePath) -> bool:
         try:
             previous = catalogue.load_model(directory, family=self.family)
         except (FileNotFoundError, ValueError) as error:
@@ -334,18 +336,17 @@ class Lifecycle(abc.ABC):
             return True
         return False
 
-    def _refit(self, gate: GateOutcome, data: Staged, run_id: str) -> tuple[Model, str, Path]:
+    def _refit(self, gate: GateOutcome, data: Staged, run_id: str) -> tuple[Model, str, str]:
         """Fit the winner's configuration on the whole window, save, record, promote; returns
         the model, its version and its folder."""
         winner = gate.winner
         model = catalogue.model_class(self.family, winner.candidate)(**winner.params)
-        model.tune_like(read_meta(Path(winner.artifact))["fitted"])
+        model.tune_like(catalogue.saved_meta(winner.artifact)["fitted"])
         self._warm_start_refit(model, winner)
         rows = self.fit(model, data, full=True)
         version = registry.new_version(self.family, winner.candidate, run_id, role=registry.REFIT_ROLE)
-        directory = registry.artifact_dir(self.family, version)
-        model.save(directory)
-        registry.record_version(
+        artifact = catalogue.save_model(model, registry.artifact_dir(self.family, version))
+        record = dict(
             model_version=version,
             model_name=self.family,
             candidate=winner.candidate,
@@ -362,13 +363,14 @@ class Lifecycle(abc.ABC):
             primary_metric=None,
             decision="serving",
             decision_reason=gate.reason,
-            artifact=directory,
+            artifact=artifact,
         )
+        registry.record_version(**record)
         registry.promote(self.family, version)
         log.info(
             "Refitted %s on %s rows as %s (from %s)", winner.candidate, rows, version, winner.model_version
         )
-        return model, version, directory
+        return model, version, artifact
 
     def _log_decision(self, decision: Any) -> None:
         for name, verdict in decision.verdicts.items():

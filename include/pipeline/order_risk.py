@@ -26,7 +26,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -391,7 +390,7 @@ def score_shard(
     X, _, frame = _split(staged, "score")
     mask = (shard_of(frame["order_id"], n_shards) == shard).to_numpy()
     X, frame = X[mask], frame[mask]
-    model = load_model(Path(model_ref.artifact), family="order_risk")
+    model = load_model(model_ref.artifact, family="order_risk")
     scores = model.predict(X)
     out = pd.DataFrame(
         {

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -187,7 +186,7 @@ def score_shard(
     customers = active[shard_of(active, n_shards) == shard]
     full_history = staging.read_parquet(data.path("history"))
     history = full_history[full_history["customer_id"].isin(customers)]
-    model = load_model(Path(model_ref.artifact), family="recommender")
+    model = load_model(model_ref.artifact, family="recommender")
     recs = model.recommend(history, customers, k, as_of=data.window.as_of)
     recs["source"] = "model"
 
@@ -284,7 +283,7 @@ def publish_similar_products(
 
     data = Staged.from_dict(staged)
     model_ref = ServingModel.from_dict(serving)
-    model = load_model(Path(model_ref.artifact), family="recommender")
+    model = load_model(model_ref.artifact, family="recommender")
     similar = model.similar_products(k).assign(source="model")
     if "products" in data.paths:
         from include.models.recommender.cold_start import content_neighbours

@@ -10,6 +10,7 @@ import pytest
 
 from include import publish, registry
 from include.dag_runs import run_dag
+from include.models import catalogue
 from tests.e2e.conftest import AS_OF, RISK_CONF
 from tests.helpers import read_sql as _read
 
@@ -125,7 +126,5 @@ def _candidates() -> dict:
     }
 
 
-def _fitted(directory) -> dict:
-    from pathlib import Path
-
-    return json.loads((Path(directory) / "meta.json").read_text())["fitted"]
+def _fitted(location) -> dict:
+    return catalogue.saved_meta(location)["fitted"]

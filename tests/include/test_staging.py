@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include import staging
+from include import staging, store
 
 DAG_ID = "recommendations"
 RUN_ID = "manual__2026-08-30T00:00:00+00:00"
@@ -41,10 +41,12 @@ def test_a_staged_frame_reads_back_the_same(staging_root: Path) -> None:
 
 
 def test_run_dir_turns_a_run_id_into_one_safe_folder(staging_root: Path) -> None:
-    folder = staging.run_dir(DAG_ID, RUN_ID)
-    assert folder == staging_root / DAG_ID / "manual__2026-08-30T00_00_00_00_00"
-    assert staging.run_dir("a/b", "x/../y").parent.parent == staging_root, "no slash escapes the root"
-    assert staging.run_dir(DAG_ID, "scheduled__2026-08-30T00:00:00+00:00") != folder
+    def folder(dag_id: str, run_id: str) -> Path:
+        return store.local_path(staging.run_dir(dag_id, run_id))
+
+    assert folder(DAG_ID, RUN_ID) == staging_root / DAG_ID / "manual__2026-08-30T00_00_00_00_00"
+    assert folder("a/b", "x/../y").parent.parent == staging_root, "no slash escapes the root"
+    assert folder(DAG_ID, "scheduled__2026-08-30T00:00:00+00:00") != folder(DAG_ID, RUN_ID)
 
 
 def test_a_staged_file_appears_only_complete(staging_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,13 +68,19 @@ def test_a_staged_file_appears_only_complete(staging_root: Path, monkeypatch: py
     assert list(path.parent.parent.rglob("*.tmp")) == [], "a failed write leaves no .tmp behind"
 
 
+def _age(folder: Path, days: float) -> None:
+    """Make every file of `folder` look last written `days` ago."""
+    then = time.time() - days * 86400
+    for file in folder.iterdir():
+        os.utime(file, (then, then))
+
+
 def test_prune_removes_old_run_folders_and_keeps_new_ones(staging_root: Path) -> None:
     old = Path(staging.write_parquet(_frame(), DAG_ID, "old_run", "scores")).parent
     new = Path(staging.write_parquet(_frame(), DAG_ID, "new_run", "scores")).parent
     other = Path(staging.write_parquet(_frame(), "order_risk", "old_run", "scores")).parent
-    eight_days_ago = time.time() - 8 * 86400
     for folder in (old, other):
-        os.utime(folder, (eight_days_ago, eight_days_ago))
+        _age(folder, 8)
 
     assert staging.prune(DAG_ID, keep_days=7) == 1
     assert not old.exists()
@@ -102,8 +110,7 @@ def test_each_extract_prunes_staging_past_the_keep_period(
     from include.pipeline.refs import RunWindow
 
     old = Path(staging.write_parquet(_frame(), DAG_ID, "last_month", "scores")).parent
-    month_ago = time.time() - 30 * 86400
-    os.utime(old, (month_ago, month_ago))
+    _age(old, 30)
     monkeypatch.setenv("SHOPFLOW_STAGING_KEEP_DAYS", "3")
     window = RunWindow(datetime(2026, 8, 29), datetime(2026, 8, 30))
     staged = stage_frames({"scores": _frame()}, window, dag_id=DAG_ID, run_id=RUN_ID)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from include import registry, store
+from include import registry, store, tracking
 from include.models import catalogue
 from include.pipeline.refs import GateOutcome, ServingModel, Staged, TrainedCandidate
 from include.promotion import CHAMPION, GateSettings, Statistic
@@ -257,6 +257,7 @@ class Lifecycle(abc.ABC):
                 artifact=c.artifact,
             )
             registry.record_version(**record)
+            tracking.log_version(**record)
         return GateOutcome(decision.outcome, decision.reason, winner).to_dict()
 
     def serve(
@@ -367,6 +368,7 @@ class Lifecycle(abc.ABC):
         )
         registry.record_version(**record)
         registry.promote(self.family, version)
+        tracking.set_champion(self.family, version, tracking.log_version(**record))
         log.info(
             "Refitted %s on %s rows as %s (from %s)", winner.candidate, rows, version, winner.model_version
         )

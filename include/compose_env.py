@@ -9,7 +9,13 @@ from __future__ import annotations
 import secrets
 import sys
 
-SECRETS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY")
+SECRETS = (
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "SHOPFLOW_OBJECT_STORE_USER",
+    "SHOPFLOW_OBJECT_STORE_PASSWORD",
+)
 
 
 def fresh_secrets() -> dict[str, str]:
@@ -20,6 +26,10 @@ def fresh_secrets() -> dict[str, str]:
         "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(48),
+        # The object store's root user and password (at most 20 and at least 8 characters for MinIO); the Airflow services
+        # reach it with the same pair through the connection `shopflow_store`.
+        "SHOPFLOW_OBJECT_STORE_USER": "shopflow" + secrets.token_hex(6),
+        "SHOPFLOW_OBJECT_STORE_PASSWORD": secrets.token_urlsafe(32),
     }
 
 

@@ -6,6 +6,7 @@ compose` plugin is installed, `docker compose config` validates it as well.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -96,7 +97,7 @@ def _locked_airflow_version() -> str:
 
 
 def test_the_deployment_has_every_service(services):
-    expected = {*AIRFLOW_SERVICES, "redis", "postgres", "warehouse", "shop-init"}
+    expected = {*AIRFLOW_SERVICES, "redis", "postgres", "warehouse", "object-store", "mlflow", "shop-init"}
     assert expected <= set(services), f"missing services: {sorted(expected - set(services))}"
 
 
@@ -154,7 +155,7 @@ def test_make_env_writes_every_required_secret_fresh(compose):
     first, second = compose_env.fresh_secrets(), compose_env.fresh_secrets()
     assert set(first) == required
     Fernet(first["AIRFLOW__CORE__FERNET_KEY"].encode())  # a valid key
-    assert all(len(first[k]) >= 32 and first[k] != second[k] for k in required)
+    assert all(len(first[k]) >= 20 and first[k] != second[k] for k in required)
 
 
 def test_the_auth_manager_is_one_the_image_has(services):
@@ -214,13 +215,78 @@ def test_every_project_service_mounts_the_shared_var_volume_at_the_same_path(com
         sources.add(mounts[VAR_DIR])
         env = _env(service)
         assert env["SHOPFLOW_VAR_DIR"] == VAR_DIR, name
-        # Staging and model folders default to var/staging and var/models: never moved elsewhere.
+        # Staging and models are in the object store, not on the volume (next test).
         for key in ("SHOPFLOW_STAGING_DIR", "SHOPFLOW_MODEL_DIR"):
-            assert key not in env or env[key].startswith(VAR_DIR + "/"), (name, key)
+            assert env[key].startswith("s3://shopflow/"), (name, key)
     assert len(sources) == 1, f"one volume for every container, got {sources}"
     (source,) = sources
     assert not source.startswith((".", "/")), "a named volume, not a bind mount"
     assert source in compose["volumes"]
+
+
+def test_staging_and_models_go_to_the_object_store_service(services):
+    store = services["object-store"]
+    assert str(store["image"]).startswith("minio/minio:RELEASE.") and "latest" not in store["image"]
+    for name in PROJECT_SERVICES:
+        env = _env(services[name])
+        assert env["SHOPFLOW_STORE_CONN_ID"] == "shopflow_store", name
+        connection = json.loads(services[name]["environment"]["AIRFLOW_CONN_SHOPFLOW_STORE"])
+        assert connection["conn_type"] == "aws"
+        assert connection["extra"]["endpoint_url"] == "http://object-store:9000", name
+        # The store's own root credentials, from .env: the same pair on both sides.
+        assert connection["login"] == store["environment"]["MINIO_ROOT_USER"]
+        assert connection["password"] == store["environment"]["MINIO_ROOT_PASSWORD"]
+    for name in LONG_RUNNING:
+        assert services[name]["depends_on"]["object-store"]["condition"] == "service_healthy", name
+    assert "python -m include.store prepare" in "\n".join(services["airflow-init"]["command"])
+
+
+def test_candidates_are_tracked_in_the_mlflow_service(services):
+    mlflow = services["mlflow"]
+    version = re.search(r"^mlflow-skinny==(\S+)$", LOCK_FILE.read_text(), re.MULTILINE).group(1)
+    assert mlflow["image"] == f"ghcr.io/mlflow/mlflow:v{version}", "the server of the client's version"
+    command = mlflow["command"]
+    assert command[:2] == ["mlflow", "server"] and "--serve-artifacts" in command
+    allowed = next(c for c in command if c.startswith("--allowed-hosts="))
+    assert "mlflow:5000" in allowed, "the workers reach it by its service name"
+    assert _mounts(mlflow).get("/mlflow") in {"mlflow-data"}, "its store survives a restart"
+    for name in AIRFLOW_SERVICES:
+        assert _env(services[name])["MLFLOW_TRACKING_URI"] == "http://mlflow:5000", name
+
+
+def test_the_cluster_test_runs_the_compose_environment_with_only_addresses_folders_and_secrets_replaced(
+    services,
+):
+    from include import compose_env
+    from tests.e2e.cluster import ADDRESSES, FOLDERS, LOCAL, cluster_environment, compose_environment
+
+    secrets = compose_env.fresh_secrets()
+    compose = compose_environment(secrets)
+    local = cluster_environment(
+        secrets,
+        addresses={name: f"local-{name}" for name in ADDRESSES},
+        folders={name: f"/tmp/{name}" for name in FOLDERS},
+        local={"PYTHONPATH": "/src"},
+    )
+    assert set(compose) <= set(local)
+    replaced = {name for name in compose if local[name] != compose[name]}
+    assert replaced == set(ADDRESSES | FOLDERS), "everything else runs as the compose file says"
+    assert set(local) - set(compose) == {"PYTHONPATH"} and not LOCAL & set(compose)
+    # The addresses replaced are those of this file's services; the secrets are the .env's.
+    hosts = "|".join(re.escape(name) for name in services)
+    for name in ADDRESSES - {"AIRFLOW_CONN_SHOPFLOW_STORE"}:
+        assert re.search(rf"(//|@)({hosts})(:\d+)?(/|$)", compose[name]), (name, compose[name])
+    store_then, store_now = (
+        json.loads(compose["AIRFLOW_CONN_SHOPFLOW_STORE"]),
+        json.loads(local["AIRFLOW_CONN_SHOPFLOW_STORE"]),
+    )
+    store_then["extra"].pop("endpoint_url")
+    assert store_now["extra"].pop("endpoint_url") == "local-AIRFLOW_CONN_SHOPFLOW_STORE"
+    assert store_now == store_then
+    for name in compose_env.SECRETS:
+        assert secrets[name] in " ".join(compose.values()), f"{name} reaches the Airflow services"
+    with pytest.raises(KeyError, match="required"):
+        compose_environment({})
 
 
 def test_the_settings_put_staging_and_models_under_the_var_dir(monkeypatch):
@@ -229,8 +295,8 @@ def test_the_settings_put_staging_and_models_under_the_var_dir(monkeypatch):
     monkeypatch.setenv("SHOPFLOW_VAR_DIR", VAR_DIR)
     monkeypatch.delenv("SHOPFLOW_STAGING_DIR", raising=False)
     monkeypatch.delenv("SHOPFLOW_MODEL_DIR", raising=False)
-    assert settings.staging_dir() == Path(VAR_DIR) / "staging"
-    assert settings.model_store_dir() == Path(VAR_DIR) / "models"
+    assert settings.staging_location() == str(Path(VAR_DIR) / "staging")
+    assert settings.model_location() == str(Path(VAR_DIR) / "models")
 
 
 def test_shop_init_builds_the_small_shop_once_under_its_profile(services):
@@ -253,7 +319,7 @@ def test_airflow_init_migrates_the_database(services):
 
 
 def test_every_long_running_service_has_a_healthcheck(services):
-    for name in [*LONG_RUNNING, "postgres", "redis", "warehouse"]:
+    for name in [*LONG_RUNNING, "postgres", "redis", "warehouse", "object-store", "mlflow"]:
         check = services[name].get("healthcheck")
         assert check and check.get("test"), f"{name} has no healthcheck"
         assert check["test"][0] in {"CMD", "CMD-SHELL"}, name
@@ -277,9 +343,35 @@ def test_every_dependency_is_a_service(services):
 # --------------------------------------------------------------------------- image
 
 
-def test_the_base_image_is_the_airflow_version_of_the_lock():
+def test_the_base_image_is_the_slim_airflow_image_of_the_lock():
     froms = [args for keyword, args in _dockerfile_instructions() if keyword == "FROM"]
-    assert froms == [f"apache/airflow:{_locked_airflow_version()}-python3.11"]
+    assert froms == [f"apache/airflow:slim-{_locked_airflow_version()}-python3.11"]
+
+
+def _pins(path: Path) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)$", path.read_text(), re.MULTILINE))
+
+
+def test_the_image_gets_runtime_dependencies_only_at_the_versions_the_tests_ran():
+    runtime, development = _pins(LOCK_FILE), _pins(ROOT / "requirements-dev.lock")
+    for tool in ("pytest", "pytest-timeout", "ruff", "playwright", "moto", "aiosmtpd"):
+        assert tool in development and tool not in runtime, tool
+    for package in (
+        "apache-airflow",
+        "tensorflow-cpu",
+        "great-expectations",
+        "s3fs",
+        "mlflow-skinny",
+        "celery",
+    ):
+        assert package in runtime, package
+    differ = {
+        name: (version, development.get(name))
+        for name, version in runtime.items()
+        if development.get(name) != version
+    }
+    assert not differ, f"the image would run other versions than the tests: {differ}"
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text().splitlines()
 
 
 def test_the_image_installs_the_lock_as_the_airflow_user():

@@ -10,85 +10,25 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from include import publish, simulator, warehouse
 from tests.conftest import ROOT
-from tests.e2e.servers import free_port, running, server_env
+from tests.e2e.servers import ApiClient, free_port, running, server_env
 from tests.helpers import read_sql as _read
 
 pytestmark = pytest.mark.e2e
 
 USER, PASSWORD = "admin", "live-shop-test"
-# The whole cascade on the tiny shop takes a few minutes on 2 cores; a stuck run fails the test.
-WAIT_SECONDS = 900
 DAYS = 180
 
 
-class Airflow:
-    """A running `airflow standalone` and a logged-in client of its REST API."""
-
-    def __init__(self, base: str, log: Path, home: Path) -> None:
-        self.base, self.log, self.home = base, log, home
-        token = self.call("POST", "/auth/token", {"username": USER, "password": PASSWORD}, auth=False)
-        self.token = token["access_token"]
-
-    def call(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> Any:
-        request = urllib.request.Request(
-            self.base + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        if auth:
-            request.add_header("Authorization", f"Bearer {self.token}")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-
-    def unpause(self, dag_id: str) -> None:
-        deadline = time.monotonic() + 180
-        while True:  # the DAG processor has to parse the file first
-            try:
-                self.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-                return
-            except urllib.error.HTTPError as error:
-                if error.code != 404 or time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
-
-    def finished_run(self, dag_id: str, run_id: str | None = None) -> dict[str, Any]:
-        """The DAG's run `run_id` (else its first), once it has finished; fails the test if it
-        did not succeed."""
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            runs = self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=run_after")["dag_runs"]
-            runs = [r for r in runs if run_id is None or r["dag_run_id"] == run_id]
-            if runs and runs[0]["state"] in {"success", "failed"}:
-                run = runs[0]
-                if run["state"] != "success":
-                    tasks = self.call(
-                        "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances"
-                    )
-                    states = {t["task_id"]: t["state"] for t in tasks["task_instances"]}
-                    pytest.fail(f"{dag_id} {run['dag_run_id']} failed: {states}\n{self.tail()}")
-                return run
-            time.sleep(3)
-        pytest.fail(f"{dag_id} did not finish within {WAIT_SECONDS} s\n{self.tail()}")
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
 @pytest.fixture
-def live_airflow(postgres_warehouse_url: str, tmp_path: Path) -> Iterator[Airflow]:
+def live_airflow(postgres_warehouse_url: str, tmp_path: Path) -> Iterator[ApiClient]:
     today = datetime.now(UTC).date()
     # Long enough for the risk DAG's default windows (labels mature 56 days, holdout 14 days).
     simulator.build_shop(
@@ -122,10 +62,10 @@ def live_airflow(postgres_warehouse_url: str, tmp_path: Path) -> Iterator[Airflo
     command = [str(bin_dir / "airflow"), "standalone"]
     log = tmp_path / "standalone.log"
     with running(command, env=env, log=log, health_url=f"{base}/api/v2/monitor/health"):
-        yield Airflow(base, log, home)
+        yield ApiClient(base, log, home, USER, PASSWORD)
 
 
-def test_the_scheduler_runs_the_live_shop_then_the_whole_night(live_airflow: Airflow) -> None:
+def test_the_scheduler_runs_the_live_shop_then_the_whole_night(live_airflow: ApiClient) -> None:
     engine = warehouse.get_engine()
     before = simulator.last_simulated_day(engine)
 

@@ -8,7 +8,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from include import settings, simulator, warehouse
+from include import settings, simulator, tracking, warehouse
 from include.dag_runs import run_dag
 from include.models import catalogue
 
@@ -57,6 +57,8 @@ def summary() -> str:
     )
     if docs:
         lines.append(f"Data Docs: {docs[-1].parent.parent}/<table>/index.html")
+    if tracking.enabled():
+        lines.append(f"Every candidate in MLflow: {tracking.tracking_uri()} (see docs/deployment.md)")
     lines.append("")
     versions = warehouse.read_frame("report/select_current_versions")
     for row in versions.itertuples():

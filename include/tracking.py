@@ -59,7 +59,8 @@ def _client() -> MlflowClient:
     uri = tracking_uri()
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # the embedded store's migrations
+    for noisy in ("alembic", "mlflow"):  # the embedded store's migrations, one line per table
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -87,7 +87,12 @@ def broker() -> str:
 
 @pytest.fixture
 def cluster(
-    postgres_warehouse_url: str, metadata_database: str, broker: str, s3_endpoint: str, tmp_path: Path
+    postgres_warehouse_url: str,
+    metadata_database: str,
+    broker: str,
+    s3_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Cluster]:
     _shop(postgres_warehouse_url)
     api_port, health_port = free_port(), free_port()
@@ -133,6 +138,10 @@ def cluster(
         )
 
     setup = environment("setup")
+    # This process reads the registry too (another host of the cluster): its model locations name
+    # the store's connection, which Airflow resolves, and keeps, at their first use.
+    for name in ("AIRFLOW_CONN_SHOPFLOW_STORE", "SHOPFLOW_STORE_CONN_ID"):
+        monkeypatch.setenv(name, setup[name])
     for command in (["airflow", "db", "migrate"], ["python", "-m", "include.pools"]):
         subprocess.run(
             [str(bin_dir / command[0]), *command[1:]], env=setup, check=True, capture_output=True, timeout=600

@@ -72,38 +72,40 @@ import json, sys
 import pandas as pd
 from include import registry
 from include.models import catalogue
-model = catalogue.load_model(registry.artifact_dir("order_risk", "risk-v1"), family="order_risk")
 rows = pd.read_json(sys.stdin)
-print(json.dumps(model.predict(rows).tolist()))
+scores = {}
+for version in sys.argv[1:]:
+    model = catalogue.load_model(registry.artifact_dir("order_risk", version), family="order_risk")
+    scores[version] = model.predict(rows).tolist()
+print(json.dumps(scores))
 """
 
 
-@pytest.mark.parametrize("candidate", ["logistic_regression", "tf_mlp"])
 def test_a_model_saved_by_one_worker_is_loaded_by_another(
-    candidate: str,
-    s3_store: dict[str, str],
-    s3_endpoint: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    s3_store: dict[str, str], s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHOPFLOW_VAR_DIR", str(tmp_path / "worker_a"))
     features, labels = synthetic_orders(1500, seed=3)
-    model = catalogue.model_class("order_risk", candidate)().fit(features, labels)
-    location = catalogue.save_model(model, registry.artifact_dir("order_risk", "risk-v1"))
-
-    assert (
-        location
-        == f"{s3_store['SHOPFLOW_MODEL_DIR'].replace('s3://', 's3://shopflow_store@')}/order_risk/risk-v1"
-    )
+    # A pickled scikit-learn model and a Keras model with its numpy layers.
+    models = {
+        f"risk-{name}": catalogue.model_class("order_risk", name)().fit(features, labels)
+        for name in ("logistic_regression", "tf_mlp")
+    }
+    for version, model in models.items():
+        location = catalogue.save_model(model, registry.artifact_dir("order_risk", version))
+        prefix = s3_store["SHOPFLOW_MODEL_DIR"].replace("s3://", "s3://shopflow_store@")
+        assert location == f"{prefix}/order_risk/{version}"
     saved = _objects(s3_store, s3_endpoint)
-    assert "models/order_risk/risk-v1/meta.json" in saved and len(saved) > 1
+    for version in models:
+        assert f"models/order_risk/{version}/meta.json" in saved
+    assert len(saved) > 2 * len(models)
     assert not (tmp_path / "worker_a").exists(), "worker A kept nothing on its own disk"
 
     # Worker B: another process, its own local folder, the same settings.
     rows = features.iloc[:50]
     env = {**os.environ, **s3_store, "PYTHONPATH": str(ROOT), "SHOPFLOW_VAR_DIR": str(tmp_path / "worker_b")}
     result = subprocess.run(
-        [sys.executable, "-c", _LOAD_IN_ANOTHER_WORKER],
+        [sys.executable, "-c", _LOAD_IN_ANOTHER_WORKER, *models],
         input=rows.to_json(),
         env=env,
         capture_output=True,
@@ -113,9 +115,10 @@ def test_a_model_saved_by_one_worker_is_loaded_by_another(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     scores = json.loads(result.stdout.strip().splitlines()[-1])
-    np.testing.assert_allclose(scores, model.predict(rows), rtol=1e-6)
+    for version, model in models.items():
+        np.testing.assert_allclose(scores[version], model.predict(rows), rtol=1e-6, err_msg=version)
     cached = list((tmp_path / "worker_b" / "cache").glob("*/meta.json"))
-    assert len(cached) == 1, "worker B read the model from one local copy"
+    assert len(cached) == len(models), "worker B read each model from one local copy"
 
 
 def test_only_models_inside_the_store_are_loaded(s3_store: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,7 +141,9 @@ def readable_folder(source: ObjectStoragePath) -> Path:
         return local_path(source)
     cache = settings.var_dir() / "cache" / hashlib.sha256(str(source).encode()).hexdigest()[:24]
     if (cache / _COMPLETE).exists():
+        (cache / _COMPLETE).touch()  # in use: kept by `prune_cache`
         return cache
+    prune_cache()
     shutil.rmtree(cache, ignore_errors=True)
     if not source.exists():
         raise FileNotFoundError(f"nothing stored at {source}")
@@ -165,6 +168,27 @@ def readable_folder(source: ObjectStoragePath) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
     log.info("Downloaded %s files from %s to %s", count, source, cache)
     return cache
+
+
+def prune_cache(keep_days: float | None = None) -> int:
+    """Delete local copies of remote folders not read for `keep_days` (default: the staging
+    keep period, SHOPFLOW_STAGING_KEEP_DAYS), so a worker's disk does not fill with old model
+    versions; returns how many went. Runs before each download."""
+    root = settings.var_dir() / "cache"
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - (settings.staging_keep_days() if keep_days is None else keep_days) * 86400
+    removed = 0
+    for folder in root.iterdir():
+        marker = folder / _COMPLETE
+        # A folder without its marker is a download in progress (or one that died): by its own age.
+        touched = (marker if marker.exists() else folder).stat().st_mtime
+        if folder.is_dir() and touched < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.info("Removed %s local copies of models not read for the keep period", removed)
+    return removed
 
 
 def prepare() -> list[str]:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -119,6 +120,15 @@ def test_a_model_saved_by_one_worker_is_loaded_by_another(
         np.testing.assert_allclose(scores[version], model.predict(rows), rtol=1e-6, err_msg=version)
     cached = list((tmp_path / "worker_b" / "cache").glob("*/meta.json"))
     assert len(cached) == len(models), "worker B read each model from one local copy"
+
+    # Copies not read for the keep period go; the store keeps every version.
+    monkeypatch.setenv("SHOPFLOW_VAR_DIR", str(tmp_path / "worker_b"))
+    (stale, fresh) = (path.parent for path in cached)
+    month_ago = time.time() - 30 * 86400
+    os.utime(stale / ".complete", (month_ago, month_ago))
+    assert store.prune_cache() == 1
+    assert not stale.exists() and fresh.exists()
+    assert _objects(s3_store, s3_endpoint) == saved
 
 
 def test_only_models_inside_the_store_are_loaded(s3_store: dict[str, str]) -> None:

@@ -114,13 +114,16 @@ def warehouse_validation() -> None:
         from include.pipeline.validation import check_settings, resolve_interval
 
         run_after = getattr(dag_run, "run_after", None)
+        interval: dict[str, str] = {}
 
         def has_an_interval(params: dict[str, Any]) -> None:
-            resolve_interval(params.get("day"), data_interval_start, data_interval_end, run_after)
+            interval.update(
+                resolve_interval(params.get("day"), data_interval_start, data_interval_end, run_after)
+            )
 
-        check_run(check_settings, has_an_interval)
+        check_run(check_settings, has_an_interval)  # resolved once, as the run's first check
         warehouse.ensure_output_tables()
-        return resolve_interval(params.get("day"), data_interval_start, data_interval_end, run_after)
+        return interval
 
     @task(pool=HEAVY)
     def validate_table(

@@ -24,7 +24,8 @@ Per source table, in this order:
    order amounts against the trailing window, by population stability index (PSI).
 
 Every outcome goes to `data_quality_runs`, quarantined rows to `data_quality_quarantine` (the
-extracts leave them out), and Data Docs are built for every run under `var/data_docs/`.
+extracts leave them out), and Data Docs are built for every run under `var/data_docs/` (unless
+`SHOPFLOW_DATA_DOCS=off`).
 A critical failure raises `DataQualityError` after everything is recorded.
 """
 
@@ -598,7 +599,7 @@ def run_expectations(
         gx.Checkpoint(
             name=f"{table}_checkpoint",
             validation_definitions=definitions,
-            actions=[UpdateDataDocsAction(name="build_data_docs")],
+            actions=[UpdateDataDocsAction(name="build_data_docs")] if settings.data_docs_enabled() else [],
             result_format={"result_format": "SUMMARY"},
         )
     )

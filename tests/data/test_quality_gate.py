@@ -30,6 +30,13 @@ IN_DAY = {"s": DAY, "e": NEXT}
 LOADED = DAY + timedelta(hours=20)
 
 
+@pytest.fixture(autouse=True)
+def no_data_docs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests judge verdicts, quarantine and what the night does next; rendering Data Docs
+    (two thirds of a table's validation time) is tested in test_validation_checks.py."""
+    monkeypatch.setenv("SHOPFLOW_DATA_DOCS", "off")
+
+
 def _exec(conn: sa.Connection, sql: str, **params) -> None:
     conn.execute(sa.text(sql), warehouse.bind_params(params, warehouse.dialect_name(conn)))
 

@@ -95,6 +95,20 @@ def test_the_log_names_table_check_observed_value_and_offending_ids_and_docs(
     assert docs.exists() and any(str(docs) in m for m in caplog.messages)
 
 
+def test_data_docs_can_be_turned_off_without_changing_a_verdict(
+    shop: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _one_unknown_product(shop)
+    with_docs = validation.validate_table("events", DAY, NEXT, run_id="r1", engine=shop)
+    monkeypatch.setenv("SHOPFLOW_DATA_DOCS", "off")
+    without = validation.validate_table("events", DAY, NEXT, run_id="r2", engine=shop)
+    assert [(r.check, r.outcome, r.unexpected_count) for r in without] == [
+        (r.check, r.outcome, r.unexpected_count) for r in with_docs
+    ]
+    assert validation.data_docs_dir("r1", "events").is_dir()
+    assert not validation.data_docs_dir("r2", "events").exists()
+
+
 def test_a_validation_log_starts_with_its_summary_and_holds_no_great_expectations_chatter(
     shop: sa.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:

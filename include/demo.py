@@ -34,14 +34,14 @@ def _quiet_logs() -> None:
 
 
 def _start_afresh(engine) -> None:  # noqa: ANN001
-    """The embedded warehouse is the demo's own: start from nothing, models included."""
+    """The embedded warehouse is the demo's own: start from nothing, models and their MLflow runs included."""
     import shutil
 
     engine.dispose()
     folder = settings.var_dir()
     for path in folder.glob("warehouse.db*"):
         path.unlink()
-    for sub in ("models", "staging", "data_docs"):
+    for sub in ("models", "staging", "data_docs", "mlflow", "cache"):
         shutil.rmtree(folder / sub, ignore_errors=True)
 
 

@@ -18,6 +18,14 @@ RISK_CONF = {"as_of": AS_OF.date().isoformat(), "maturity_days": 35, "holdout_da
 RECS_CONF = {"as_of": AS_OF.date().isoformat()}
 
 
+@pytest.fixture(autouse=True)
+def no_data_docs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End-to-end tests judge what the night publishes; rendering Data Docs costs a third of a
+    validation run, so only the tests that show them (marked `data_docs`) render them."""
+    if request.node.get_closest_marker("data_docs") is None:
+        monkeypatch.setenv("SHOPFLOW_DATA_DOCS", "off")
+
+
 @pytest.fixture
 def tiny_shop(postgres_warehouse_url: str, airflow_db) -> str:
     simulator.build_shop(warehouse.get_engine(postgres_warehouse_url), "tiny", DAYS)

@@ -21,7 +21,7 @@ from tests.conftest import ROOT
 from tests.e2e.servers import ApiClient, free_port, running, server_env
 from tests.helpers import read_sql as _read
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.data_docs]
 
 USER, PASSWORD = "admin", "live-shop-test"
 DAYS = 180

@@ -20,7 +20,7 @@ from tests.e2e.conftest import AS_OF, RECS_CONF, RISK_CONF
 from tests.e2e.servers import free_port, running, server_env
 from tests.helpers import read_sql as _read
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.data_docs]
 
 CHROMIUM = os.environ.get("SHOPFLOW_CHROMIUM", "/usr/bin/chromium")
 USER, PASSWORD = "admin", "shopflow-page-test"

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import logging
 import os
@@ -52,7 +51,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_medium_recs import prepare_airflow  # noqa: E402
-from bench_publish import raw_copy_seconds  # noqa: E402
+from bench_publish import copy_out, raw_copy_seconds  # noqa: E402
 from medium_shop import reset_outputs, shop_database  # noqa: E402
 
 # The risk DAG on 91 days of shop: labels at 35 days, three weeks of holdout (as make demo).
@@ -243,11 +242,7 @@ def raw_copy_from(engine: sa.Engine, table: str, key: tuple[str, ...]) -> tuple[
     the primary key `key` to it."""
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
-        buffer = io.BytesIO()
-        with raw.cursor() as cursor, cursor.copy(f"COPY (SELECT * FROM {table}) TO STDOUT") as copy:
-            for block in copy:
-                buffer.write(bytes(block))
-        payload = buffer.getvalue()
+        payload = copy_out(raw, f"(SELECT * FROM {table})")
         rows = payload.count(b"\n")
         seconds, key_seconds = raw_copy_seconds(raw, payload, table, ", ".join(key), "TEMP")
     return rows, seconds, key_seconds

@@ -53,6 +53,15 @@ def _frame(customers: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def copy_out(raw, query: str) -> bytes:
+    """The rows of `query` as PostgreSQL's COPY text, read over the raw connection `raw`."""
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor, cursor.copy(f"COPY {query} TO STDOUT") as copy:
+        for block in copy:
+            buffer.write(bytes(block))
+    return buffer.getvalue()
+
+
 def raw_copy_seconds(raw, payload: bytes, template: str, key: str, kind: str = "TEMP") -> tuple[float, float]:
     """Seconds of COPY FROM of `payload` (COPY text) into an empty `kind` table like `template`
     (TEMP: no write-ahead log; "": an ordinary table), then of adding the primary key `key`."""
@@ -96,14 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         first = publish.publish("recommendations", [frame], run_id="warm-up", engine=engine)
         with engine.connect() as conn:
             raw = conn.connection.driver_connection
-            buffer = io.BytesIO()
-            with raw.cursor() as cursor, cursor.copy(f"COPY {first.physical_table} TO STDOUT") as copy:
-                for block in copy:
-                    buffer.write(bytes(block))
+            payload = copy_out(raw, first.physical_table)
             with raw.cursor() as cursor:  # kept apart: later publishes prune the first version
                 cursor.execute(f"CREATE TABLE raw_copy_template (LIKE {first.physical_table})")
             raw.commit()
-            payload = buffer.getvalue()
             for _ in range(args.repeat):
                 for kind, label in (("TEMP", "temp"), ("", "ordinary")):
                     copied, keyed = raw_copy_seconds(raw, payload, "raw_copy_template", KEY, kind)

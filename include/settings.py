@@ -44,11 +44,16 @@ def model_location() -> str:
     return os.environ.get("SHOPFLOW_MODEL_DIR", "").strip() or str(var_dir() / "models")
 
 
+def switched_on(variable: str) -> bool:
+    """Whether the on/off setting `variable` is on: it is unless set to off, 0, false or no."""
+    return os.environ.get(variable, "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
 def data_docs_enabled() -> bool:
     """Whether each validation renders Great Expectations' Data Docs (`SHOPFLOW_DATA_DOCS`,
     default on; `off` saves about two thirds of each table's validation time, the verdicts and
     the quarantine are the same)."""
-    return os.environ.get("SHOPFLOW_DATA_DOCS", "on").strip().lower() not in {"off", "0", "false", "no"}
+    return switched_on("SHOPFLOW_DATA_DOCS")
 
 
 def validation_cron() -> str:

@@ -44,13 +44,13 @@ def store_conn_id() -> str | None:
 
 
 def root(value: str | Path) -> ObjectStoragePath:
-    """The ObjectStoragePath of a configured root: a folder (made absolute) or a URL."""
+    """The ObjectStoragePath of a configured root: a folder (made absolute) or a URL, reached
+    through `SHOPFLOW_STORE_CONN_ID`."""
     from airflow.sdk import ObjectStoragePath
 
-    text = str(value)
-    if "://" not in text:
-        return ObjectStoragePath(Path(text).resolve().as_uri())
-    return ObjectStoragePath(text, conn_id=store_conn_id())
+    if "://" not in str(value):
+        return location(value)
+    return ObjectStoragePath(str(value), conn_id=store_conn_id())
 
 
 def staging_root() -> ObjectStoragePath:

@@ -39,7 +39,7 @@ _MAX_PARAM_LENGTH = 6000
 
 def enabled() -> bool:
     """Whether candidates are logged (`SHOPFLOW_MLFLOW`, default on)."""
-    return os.environ.get("SHOPFLOW_MLFLOW", "on").strip().lower() not in {"off", "0", "false", "no"}
+    return settings.switched_on("SHOPFLOW_MLFLOW")
 
 
 def tracking_uri() -> str:

@@ -43,6 +43,7 @@ from include.simulator.loading import (
     last_simulated_day,
     simulate,
     simulate_day,
+    simulate_links,
     simulate_truth,
     with_load_times,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "resolve_preset",
     "simulate",
     "simulate_day",
+    "simulate_links",
     "simulate_truth",
     "with_load_times",
 ]

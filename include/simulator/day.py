@@ -12,14 +12,20 @@ import pandas as pd
 
 from include.simulator.knobs import (
     _EVENT_TYPES,
+    _FOLLOW_ACCESSORY,
     _FRAUD_KINDS,
     _KIND_FRAUD_ACCOUNT,
     _KIND_LEGIT,
     _KIND_TAKEOVER,
     _MAX_CHARGEBACK_LOOKBACK,
+    _MAX_FOLLOW_UP_DELAY,
     _STREAM_DAY,
+    _STREAM_FOLLOW_UP,
+    _STREAM_PLANS,
     _TAKEOVER_DEVICE_BASE,
     _TAKEOVER_DEVICE_STRIDE,
+    ACCESSORY_DELAY_DAYS,
+    ACCESSORY_SHARE,
     BASE_TRAVEL_RATE,
     CARD_TESTING_SHARE,
     CART_BASE,
@@ -34,6 +40,7 @@ from include.simulator.knobs import (
     COUNTRIES,
     EXPLORE_SHARE,
     EXTRA_QUANTITY_P,
+    FOLLOW_UP_PURCHASE,
     FRAUD_BURST_GAP_SECONDS,
     FRAUD_CHARGEBACK_SHARE,
     FRAUD_EXTRA_ITEMS,
@@ -57,6 +64,8 @@ from include.simulator.knobs import (
     PAYMENT_WEIGHTS,
     PREFERRED_PAYMENT_SHARE,
     PURCHASE_GIVEN_CART,
+    REFILL_DELAY_DAYS,
+    REFILL_SHARE,
     SECOND_DEVICE_USE,
     SECONDS_PER_DAY,
     SIGNUP_SESSION_SHARE,
@@ -66,6 +75,7 @@ from include.simulator.knobs import (
     TAKEOVER_POOL_DEVICE_SHARE,
     TAKEOVER_SHIP_MISMATCH,
     TAKEOVER_STORED_PAYMENT,
+    TASTE_DRIFT,
     TASTE_WEIGHT,
     TRAVELLER_TRAVEL_RATE,
     VIEW_GAP_SECONDS,
@@ -83,6 +93,7 @@ from include.simulator.randomness import (
     _rng,
     _times_of_day,
     _timestamps,
+    _unit_rows,
     _within_group_position,
     device_ids,
 )
@@ -110,13 +121,37 @@ class _Slots:
 
 
 @dataclass
+class _Plans:
+    """Follow-up sessions planned by purchases: who comes back on which day for what."""
+
+    day: np.ndarray  # day index of the follow-up session
+    customer: np.ndarray
+    product: np.ndarray  # the accessory or refill viewed
+    second: np.ndarray  # when the session starts, seconds after midnight
+
+    @classmethod
+    def join(cls, parts: list[_Plans]) -> _Plans:
+        if not parts:
+            empty = np.empty(0, dtype=np.int64)
+            return cls(empty, empty, empty, empty)
+        return cls(*(np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(cls)))
+
+    def by_day(self) -> Iterator[tuple[int, _Plans]]:
+        for day in np.unique(self.day):
+            rows = self.day == day
+            yield int(day), _Plans(*(getattr(self, f.name)[rows] for f in fields(_Plans)))
+
+
+@dataclass
 class _Day:
-    """What the shop wrote on one day, plus the ground truth and future chargebacks."""
+    """What the shop wrote on one day, plus the ground truth, future chargebacks and the
+    follow-up sessions its purchases plan."""
 
     day: date
     frames: dict[str, pd.DataFrame]
     truth: pd.DataFrame  # order_id, is_fraud, fraud_kind
     chargebacks: pd.DataFrame  # chargeback rows with the day index they are reported on
+    plans: _Plans
 
 
 class _Shop:
@@ -205,21 +240,33 @@ class _Shop:
 
     # ------------------------------------------------------------------ products in sessions
 
+    def tastes(self, day: int, customers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The category tastes and unit latent vectors of `customers` on `day`: each moved
+        towards their second tastes by TASTE_DRIFT * (1 - cos(2 pi day / period + phase)) / 2."""
+        c = self.population.customers
+        angle = 2 * np.pi * day / c["drift_period"][customers] + c["drift_phase"][customers]
+        moved = (TASTE_DRIFT * 0.5 * (1.0 - np.cos(angle)))[:, None]
+        taste = (1.0 - moved) * c["taste"][customers] + moved * c["taste2"][customers]
+        latent = (1.0 - moved) * c["latent"][customers] + moved * c["latent2"][customers]
+        return taste, (_unit_rows(latent) if len(customers) else latent.astype(np.float32))
+
     def _legit_slots(
         self,
         rng: np.random.Generator,
         sessions: _Sessions,
+        day: int,
         on_sale: np.ndarray,
         log_popularity: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(session, product, affinity) of every view of legit sessions, in viewing order."""
-        c, p = self.population.customers, self.population.products
+        p = self.population.products
         n = len(sessions.customer)
         n_cat = len(CATEGORIES)
         category_of = p["category"][on_sale]
         counts = np.bincount(category_of, minlength=n_cat)
         available = counts > 0
-        taste = c["taste"][sessions.customer] * available
+        taste, latent = self.tastes(day, sessions.customer)
+        taste = taste * available
         overall = self.catalogue.category_share * available
         overall = overall / overall.sum()
         explore = rng.random(n) < EXPLORE_SHARE
@@ -238,7 +285,7 @@ class _Shop:
                 continue
             in_category = category_of == cat_index
             products = on_sale[in_category]
-            affinity = c["latent"][sessions.customer[members]] @ p["latent"][products].T
+            affinity = latent[members] @ p["latent"][products].T
             scores = np.float32(TASTE_WEIGHT) * affinity
             scores += log_popularity[in_category][None, :]
             rows, cols = _gumbel_top(rng, scores, n_views[members])
@@ -280,14 +327,15 @@ class _Shop:
             quantity=np.where(bought, quantity, 0),
         )
 
-    def _slots(self, rng: np.random.Generator, legit: _Sessions, fraud: _Sessions, day_start: int) -> _Slots:
+    def _slots(self, rng: np.random.Generator, legit: _Sessions, fraud: _Sessions, day: int) -> _Slots:
         p = self.population.products
+        day_start = self.start_s + day * SECONDS_PER_DAY
         on_sale = np.flatnonzero(p["created"] < day_start)
         age_days = (day_start - p["created"][on_sale]) / SECONDS_PER_DAY
         log_popularity = (
             p["log_popularity"][on_sale] + np.log1p(NOVELTY_BOOST * np.exp(-age_days / NOVELTY_DAYS))
         ).astype(np.float32)
-        session, product, affinity = self._legit_slots(rng, legit, on_sale, log_popularity)
+        session, product, affinity = self._legit_slots(rng, legit, day, on_sale, log_popularity)
         # The funnel: affinity drives add_to_cart; some sessions with a cart check out.
         p_cart = np.clip(CART_BASE + CART_TASTE * affinity, *CART_RANGE)
         carted = rng.random(len(session)) < p_cart
@@ -307,21 +355,86 @@ class _Shop:
             )
         )
 
-    # ------------------------------------------------------------------ the day
+    # ------------------------------------------------------------------ bought after
 
-    def day(self, day: int) -> _Day:
-        """Generate everything of day `day` (0 = the start day)."""
+    def regular(self, day: int) -> tuple[np.random.Generator, _Sessions, _Sessions, _Slots]:
+        """The day's own sessions (legit, then fraud) and their slots, which depend on nothing
+        but the day: (the day's random stream where they leave it, legit, fraud, slots)."""
         if day > self.last_day:
             raise ValueError(f"Day {day} is past the population built up to day {self.last_day}")
         rng = _rng(self.seed, day, _STREAM_DAY)
-        day_start = self.start_s + day * SECONDS_PER_DAY
-        day_end = day_start + SECONDS_PER_DAY
         legit = self._legit_sessions(rng, day)
         fraud = self._fraud_sessions(rng, day)
-        sessions = _Sessions(
-            *(np.concatenate([getattr(legit, f.name), getattr(fraud, f.name)]) for f in fields(_Sessions))
+        return rng, legit, fraud, self._slots(rng, legit, fraud, day)
+
+    def plans(self, day: int, legit: _Sessions, slots: _Slots) -> _Plans:
+        """Follow-ups planned by the day's regular legit purchases of devices and consumables.
+        Follow-up purchases plan none, so a day's plans depend on that day alone."""
+        p = self.population.products
+        rng = _rng(self.seed, day, _STREAM_PLANS)
+        bought = np.flatnonzero(slots.purchased & (slots.session < len(legit.customer)))
+        bought = bought[p["follow_up"][slots.product[bought]] != 0]
+        lead = slots.product[bought]
+        accessory = p["follow_up"][lead] == _FOLLOW_ACCESSORY
+        n = len(bought)
+        comes_back = rng.random(n) < np.where(accessory, ACCESSORY_SHARE, REFILL_SHARE)
+        delay = np.where(
+            accessory,
+            rng.integers(ACCESSORY_DELAY_DAYS[0], ACCESSORY_DELAY_DAYS[1] + 1, size=n),
+            rng.integers(REFILL_DELAY_DAYS[0], REFILL_DELAY_DAYS[1] + 1, size=n),
         )
-        slots = self._slots(rng, legit, fraud, day_start)
+        links = p["links"][lead]  # a refill is the first and only link
+        which = np.floor(rng.random(n) * (links >= 0).sum(axis=1)).astype(np.int64)
+        second = _times_of_day(rng, n)
+        keep = comes_back
+        return _Plans(
+            day=(day + delay)[keep],
+            customer=legit.customer[slots.session[bought]][keep],
+            product=links[np.arange(n), which][keep],
+            second=second[keep],
+        )
+
+    def _follow_ups(self, day: int, plans: _Plans) -> tuple[_Sessions, _Slots]:
+        """The follow-up sessions of the day: each views its planned product, which is bought
+        with probability FOLLOW_UP_PURCHASE."""
+        rng = _rng(self.seed, day, _STREAM_FOLLOW_UP)
+        order = np.lexsort((plans.product, plans.second, plans.customer))
+        n = len(order)
+        bought = rng.random(n) < FOLLOW_UP_PURCHASE
+        quantity = np.where(bought, rng.geometric(EXTRA_QUANTITY_P, size=n), 0)
+        sessions = _Sessions(
+            customer=plans.customer[order].astype(np.int64),
+            start=(self.start_s + day * SECONDS_PER_DAY + plans.second[order]).astype(np.int64),
+            kind=np.full(n, _KIND_LEGIT),
+            device=np.full(n, -1, dtype=np.int64),
+        )
+        slots = _Slots(np.arange(n), plans.product[order], bought, bought, quantity)
+        return sessions, slots
+
+    # ------------------------------------------------------------------ the day
+
+    def day(self, day: int, follow_ups: _Plans | None = None) -> _Day:
+        """Generate everything of day `day` (0 = the start day), with the follow-up sessions
+        earlier days planned for it."""
+        rng, legit, fraud, regular = self.regular(day)
+        plans = self.plans(day, legit, regular)
+        day_start = self.start_s + day * SECONDS_PER_DAY
+        day_end = day_start + SECONDS_PER_DAY
+        follow_sessions, follow_slots = self._follow_ups(day, follow_ups or _Plans.join([]))
+        offset = len(legit.customer) + len(fraud.customer)
+        follow_slots.session += offset
+        sessions = _Sessions(
+            *(
+                np.concatenate([getattr(part, f.name) for part in (legit, fraud, follow_sessions)])
+                for f in fields(_Sessions)
+            )
+        )
+        slots = _Slots(
+            *(
+                np.concatenate([getattr(regular, f.name), getattr(follow_slots, f.name)])
+                for f in fields(_Slots)
+            )
+        )
         n_sessions = len(sessions.customer)
 
         # Events: per slot a view (and its add_to_cart), then one checkout with the purchases.
@@ -392,7 +505,7 @@ class _Shop:
             "orders": orders,
             "order_items": items,
         }
-        return _Day(self.start + timedelta(days=day), frames, truth, chargebacks)
+        return _Day(self.start + timedelta(days=day), frames, truth, chargebacks, plans)
 
     def _orders(
         self,
@@ -574,7 +687,9 @@ def _empty_chargebacks() -> pd.DataFrame:
 def _run(preset: ShopPreset, seed: int, start: date, emit: range) -> Iterator[tuple[_Day, pd.DataFrame]]:
     """Yield each day of `emit` with the chargebacks reported on it.
 
-    Days before `emit` are generated only as far back as a chargeback can reach.
+    Days before `emit` are generated only as far back as needed: whole, where their orders can
+    be reported by an emitted day; before that, only the regular purchases whose follow-ups
+    reach those days (a follow-up purchase plans nothing, so this ends).
     """
     if emit.start < 0 or emit.step != 1:
         raise ValueError("Days are counted from 0 in steps of 1")
@@ -582,14 +697,22 @@ def _run(preset: ShopPreset, seed: int, start: date, emit: range) -> Iterator[tu
         return
     shop = _Shop(preset, seed, start, emit.stop - 1)
     pending: dict[int, list[pd.DataFrame]] = {}
-    first = max(0, emit.start - _MAX_CHARGEBACK_LOOKBACK)
-    last_needed_before = emit.start - CHARGEBACK_DELAY_DAYS[0]
-    for day in range(first, emit.stop):
-        if day < emit.start and day > last_needed_before:
-            continue  # its orders cannot be reported by the first emitted day
-        result = shop.day(day)
-        for report_day, rows in result.chargebacks.groupby("report_day", sort=True):
-            pending.setdefault(int(report_day), []).append(rows)
+    planned: dict[int, list[_Plans]] = {}
+    first_whole = max(0, emit.start - _MAX_CHARGEBACK_LOOKBACK)
+    last_whole_before = emit.start - CHARGEBACK_DELAY_DAYS[0]
+    for day in range(max(0, first_whole - _MAX_FOLLOW_UP_DELAY), emit.stop):
+        follow_ups = _Plans.join(planned.pop(day, []))
+        if day < emit.start and not first_whole <= day <= last_whole_before:
+            _, legit, _, slots = shop.regular(day)  # only its plans reach the days needed
+            plans = shop.plans(day, legit, slots)
+        else:
+            result = shop.day(day, follow_ups)
+            plans = result.plans
+            for report_day, rows in result.chargebacks.groupby("report_day", sort=True):
+                pending.setdefault(int(report_day), []).append(rows)
+        for target, rows in plans.by_day():
+            if target < emit.stop:
+                planned.setdefault(target, []).append(rows)
         if day < emit.start:
             continue
         due = pending.pop(day, [])

@@ -79,6 +79,33 @@ BRAND_LATENT_WEIGHT = 0.7  # how much a product's latent vector follows its bran
 TASTE_WEIGHT = 3.0  # weight of the customer-product affinity (cosine) against log popularity
 EXPLORE_SHARE = 0.1  # share of sessions browsing a category drawn from overall popularity
 ACTIVITY_SIGMA = 0.9  # log-normal spread of how often customers visit
+# Tastes drift: every customer has a second set of tastes (categories and latent vector) and
+# moves towards it and back, along a cosine of their own period and phase. At the peak this
+# share of their tastes is the second set; a static model of the whole history blurs the two.
+TASTE_DRIFT = 0.7
+DRIFT_PERIOD_DAYS = (84, 224)  # one cycle (first -> second tastes -> first) takes 12 to 32 weeks
+
+# --------------------------------------------------------------------------- bought-after knobs
+
+# Devices bring accessories: a device of the first category has ACCESSORIES_PER_DEVICE
+# accessories, cheaper products of the second category. Consumables bring a refill: a refill
+# pack (REFILL_PACK_SHARE of a consumable category's products are packs) of the same category
+# and brand. A regular purchase of a device or a consumable that is not a pack plans a
+# follow-up session (with probability *_SHARE, days later within *_DELAY_DAYS) that views the
+# follow-up product, bought with probability FOLLOW_UP_PURCHASE. The order is the signal:
+# accessories and packs bring nothing themselves.
+ACCESSORY_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("phones", "electronics"),
+    ("computers", "office"),
+)
+ACCESSORIES_PER_DEVICE = 3
+ACCESSORY_SHARE = 0.5
+ACCESSORY_DELAY_DAYS = (1, 14)
+CONSUMABLE_CATEGORIES = ("beauty", "grocery", "pet", "baby", "health")
+REFILL_PACK_SHARE = 0.3
+REFILL_SHARE = 0.5
+REFILL_DELAY_DAYS = (14, 42)
+FOLLOW_UP_PURCHASE = 0.75
 
 # --------------------------------------------------------------------------- session knobs
 
@@ -177,12 +204,19 @@ CHARGEBACK_DELAY_SHAPE = (2.0, 3.0)  # Beta shape of the delay within that range
 _TAKEOVER_DEVICE_BASE = 1 << 40
 _TAKEOVER_DEVICE_STRIDE = 1 << 20
 _MAX_CHARGEBACK_LOOKBACK = CHARGEBACK_DELAY_DAYS[1]
+_MAX_FOLLOW_UP_DELAY = max(ACCESSORY_DELAY_DAYS[1], REFILL_DELAY_DAYS[1])
 
 # Random streams: each day draws from (seed, day, stream).
 _STREAM_INITIAL = 0
 _STREAM_ARRIVALS = 1
 _STREAM_DAY = 2
 _STREAM_CATALOGUE = 3
+_STREAM_DRIFT = 4  # customers' second tastes and drift cycles (per arrival day)
+_STREAM_LINKS = 5  # accessories and refills (per listing day)
+_STREAM_PLANS = 6  # follow-ups planned by a day's purchases
+_STREAM_FOLLOW_UP = 7  # what happens in a day's follow-up sessions
+
+_FOLLOW_NONE, _FOLLOW_ACCESSORY, _FOLLOW_REFILL = 0, 1, 2
 
 _KIND_LEGIT, _KIND_FRAUD_ACCOUNT, _KIND_TAKEOVER = 0, 1, 2
 _FRAUD_KINDS = np.array(["", "new_account", "takeover"], dtype=object)

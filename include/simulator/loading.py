@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from include import warehouse
 from include.simulator.day import _run
 from include.simulator.knobs import DEFAULT_SEED, DEFAULT_START, SOURCE_TABLES
+from include.simulator.population import _catalogue, _population
 from include.simulator.presets import ShopPreset, resolve_preset
+from include.simulator.randomness import _day_seconds
 
 log = logging.getLogger(__name__)
 
@@ -204,3 +207,18 @@ def catch_up(engine: sa.Engine, until: date) -> list[date]:
         last = append_day(engine)
         written.append(last)
     return written
+
+
+def simulate_links(
+    preset: str | ShopPreset, days: int, *, start: date = DEFAULT_START, seed: int = DEFAULT_SEED
+) -> pd.DataFrame:
+    """The planted bought-after pairs of the products listed in the first `days` days:
+    `product_id`, `follow_up_id` and `kind` ('accessory' of a device, 'refill' of a
+    consumable). Like `simulate_truth`, for tests and benchmarks: the warehouse never holds it."""
+    shop = resolve_preset(preset)
+    products = _population(shop, seed, _catalogue(seed), _day_seconds(start), days - 1).products
+    lead, slot = np.nonzero(products["links"] >= 0)
+    kind = np.array(["", "accessory", "refill"], dtype=object)[products["follow_up"][lead]]
+    return pd.DataFrame(
+        {"product_id": lead + 1, "follow_up_id": products["links"][lead, slot] + 1, "kind": kind}
+    )

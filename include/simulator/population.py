@@ -9,9 +9,16 @@ import numpy as np
 from include.simulator.knobs import (
     _BRAND_HEADS,
     _BRAND_TAILS,
+    _FOLLOW_ACCESSORY,
+    _FOLLOW_NONE,
+    _FOLLOW_REFILL,
     _STREAM_ARRIVALS,
     _STREAM_CATALOGUE,
+    _STREAM_DRIFT,
     _STREAM_INITIAL,
+    _STREAM_LINKS,
+    ACCESSORIES_PER_DEVICE,
+    ACCESSORY_CATEGORIES,
     ACTIVITY_SIGMA,
     BRAND_LATENT_WEIGHT,
     BRAND_PRICE_SIGMA,
@@ -19,8 +26,10 @@ from include.simulator.knobs import (
     CATEGORIES,
     CHANNEL_WEIGHTS,
     CHANNELS,
+    CONSUMABLE_CATEGORIES,
     COUNTRIES,
     CUSTOMER_COUNTRY_WEIGHTS,
+    DRIFT_PERIOD_DAYS,
     FRAUD_BURST_DELAY_SECONDS,
     FRAUD_BURST_GAP_SECONDS,
     FRAUD_BURST_MAX_DELAY_DAYS,
@@ -42,6 +51,7 @@ from include.simulator.knobs import (
     POPULARITY_CAP,
     POPULARITY_TAIL,
     PRICE_SIGMA,
+    REFILL_PACK_SHARE,
     SECOND_DEVICE_SHARE,
     SECONDS_PER_DAY,
     SIGNUP_HOURS,
@@ -228,8 +238,83 @@ def _arrivals(
     customers, next_device = _new_customers(
         rng, preset, cat, created, fraud, day, existing_devices, next_device
     )
+    customers.update(_drift(_rng(seed, day, _STREAM_DRIFT), cat, len(created)))
     products = _new_products(rng, cat, np.concatenate(products_created).astype(np.int64), day)
     return customers, products, next_device
+
+
+def _drift(rng: np.random.Generator, cat: _Catalogue, n: int) -> dict[str, np.ndarray]:
+    """Each customer's second tastes and the cycle they drift along (drawn from a stream of
+    their own, so the first tastes and everything else stay as they were)."""
+    latent = rng.normal(size=(n, LATENT_DIM))
+    return {
+        "taste2": rng.dirichlet(TASTE_CONCENTRATION * cat.category_share, size=n),
+        "latent2": _unit_rows(latent) if n else np.empty((0, LATENT_DIM), np.float32),
+        "drift_period": rng.uniform(*DRIFT_PERIOD_DAYS, size=n),
+        "drift_phase": rng.uniform(0.0, 2 * np.pi, size=n),
+    }
+
+
+def _links(seed: int, products: dict[str, np.ndarray]) -> np.ndarray:
+    """What each product brings: (product, ACCESSORIES_PER_DEVICE) indices of its accessories
+    (a device) or its refill pack in the first column (a consumable), -1 elsewhere.
+
+    A device's accessories are drawn by popularity from cheaper products of its accessory
+    category listed by the end of its own listing day; a consumable's refill from the packs of
+    its category and brand listed by then (none when its brand has no pack yet). Products
+    are indexed in listing-day order, so "listed by day d" is a prefix of them.
+    """
+    names = [c[0] for c in CATEGORIES]
+    accessory_of = {names.index(device): names.index(accessory) for device, accessory in ACCESSORY_CATEGORIES}
+    consumable = np.isin(products["category"], [names.index(name) for name in CONSUMABLE_CATEGORIES])
+    n = len(products["day"])
+    links = np.full((n, ACCESSORIES_PER_DEVICE), -1, dtype=np.int64)
+    category, brand, price = products["category"], products["brand"], products["price"]
+    weight = np.exp(products["log_popularity"])
+    days = np.unique(products["day"])
+    pack = np.zeros(n, dtype=bool)
+    rngs = {int(day): _rng(seed, int(day), _STREAM_LINKS) for day in days}
+    for day in days:  # packs first: a day's consumables may take that day's packs
+        listed = np.flatnonzero(products["day"] == day)
+        pack[listed] = consumable[listed] & (rngs[int(day)].random(len(listed)) < REFILL_PACK_SHARE)
+    members = {c: np.flatnonzero(category == c) for c in range(len(CATEGORIES))}
+    listed_by = np.searchsorted(products["day"], np.arange(days.max(initial=-1) + 1), side="right")
+    for day in days:
+        rng = rngs[int(day)]
+        for product in np.flatnonzero(products["day"] == day):
+            c = int(category[product])
+            if c in accessory_of:
+                pool = members[accessory_of[c]]
+                pool = pool[pool < listed_by[day]]
+                cheaper = pool[price[pool] < price[product]]
+                pool, k = (cheaper if len(cheaper) else pool), ACCESSORIES_PER_DEVICE
+            elif consumable[product] and not pack[product]:
+                pool = members[c]
+                pool, k = pool[(pool < listed_by[day]) & pack[pool] & (brand[pool] == brand[product])], 1
+            else:
+                continue
+            if len(pool):
+                chosen = rng.choice(
+                    pool, size=min(k, len(pool)), replace=False, p=weight[pool] / weight[pool].sum()
+                )
+                links[product, : len(chosen)] = chosen
+    return links
+
+
+def follow_up_kind(products: dict[str, np.ndarray]) -> np.ndarray:
+    """_FOLLOW_ACCESSORY for devices, _FOLLOW_REFILL for consumables, else _FOLLOW_NONE."""
+    names = [c[0] for c in CATEGORIES]
+    devices = [names.index(device) for device, _ in ACCESSORY_CATEGORIES]
+    consumables = [names.index(name) for name in CONSUMABLE_CATEGORIES]
+    has_link = products["links"][:, 0] >= 0
+    return np.select(
+        [
+            np.isin(products["category"], devices) & has_link,
+            np.isin(products["category"], consumables) & has_link,
+        ],
+        [_FOLLOW_ACCESSORY, _FOLLOW_REFILL],
+        _FOLLOW_NONE,
+    ).astype(np.int8)
 
 
 def _population(preset: ShopPreset, seed: int, cat: _Catalogue, start_s: int, last_day: int) -> _Population:
@@ -244,7 +329,10 @@ def _population(preset: ShopPreset, seed: int, cat: _Catalogue, start_s: int, la
         product_parts.append(products)
         legit_devices = customers["device1"][~customers["fraud"]]
         devices = np.concatenate([devices, legit_devices])
+    products = {k: np.concatenate([p[k] for p in product_parts]) for k in product_parts[0]}
+    products["links"] = _links(seed, products)
+    products["follow_up"] = follow_up_kind(products)
     return _Population(
         customers={k: np.concatenate([p[k] for p in customer_parts]) for k in customer_parts[0]},
-        products={k: np.concatenate([p[k] for p in product_parts]) for k in product_parts[0]},
+        products=products,
     )

@@ -113,6 +113,16 @@ def test_one_day_is_generated_as_in_a_full_run(tiny_days) -> None:
         pd.testing.assert_frame_equal(frames[table], alone[table], obj=f"{day} {table}")
 
 
+def test_a_day_far_from_the_start_is_generated_as_in_a_full_run() -> None:
+    """Past the reach of chargebacks (56 days) and of follow-ups planned before them (42 more),
+    a day generated alone still sees every follow-up its purchases and chargebacks depend on."""
+    days = list(simulate("tiny", 140))
+    index = next(i for i in range(110, 140) if len(days[i][1]["chargebacks"]))
+    alone = simulator.simulate_day("tiny", index)
+    for table in SOURCE_TABLES:
+        pd.testing.assert_frame_equal(days[index][1][table], alone[table], obj=table)
+
+
 # --------------------------------------------------------------------------- warehouse
 
 
@@ -475,3 +485,90 @@ def test_sessions_follow_daily_and_weekly_cycles(tiny) -> None:
     weekend = per_day[per_day.index.day_of_week >= 5].mean()
     weekday = per_day[per_day.index.day_of_week < 5].mean()
     assert weekend > 1.1 * weekday
+
+
+# --------------------------------------------------------------------------- planted signals
+
+
+def _month_similarity(shop: dict[str, pd.DataFrame], gap: int) -> float:
+    """Mean cosine between a customer's category mix of views in one 28-day block and in the
+    block `gap` blocks later (customers with at least 5 views in both)."""
+    category = shop["products"].set_index("product_id")["category"]
+    views = shop["events"][shop["events"]["event_type"] == "view"]
+    block = (views["event_at"] - pd.Timestamp(DEFAULT)).dt.days // 28
+    mix = (
+        views.groupby([views["customer_id"], block, views["product_id"].map(category)])
+        .size()
+        .unstack(fill_value=0)
+    )
+    similarities = []
+    for first in range(int(block.max()) - gap + 1):
+        if first + gap >= int(block.max()) + 1:
+            break
+        a, b = mix.xs(first, level=1), mix.xs(first + gap, level=1)
+        both = a.index.intersection(b.index)
+        a, b = a.loc[both].to_numpy(float), b.loc[both].to_numpy(float)
+        enough = (a.sum(axis=1) >= 5) & (b.sum(axis=1) >= 5)
+        a, b = a[enough], b[enough]
+        similarities.append((a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
+    return float(np.concatenate(similarities).mean())
+
+
+def test_tastes_drift_over_weeks(monkeypatch) -> None:
+    """A month's mix of categories resembles the next month's more than the one three months on;
+    without the drift, it resembles both alike."""
+    days = 5 * 28
+    drifting = _collect(list(simulate("small", days)))
+    near, far = _month_similarity(drifting, 1), _month_similarity(drifting, 3)
+    monkeypatch.setattr(simulator.day, "TASTE_DRIFT", 0.0)
+    still = _collect(list(simulate("small", days)))
+    still_near, still_far = _month_similarity(still, 1), _month_similarity(still, 3)
+    assert near - far > 0.03, (near, far)
+    assert abs(still_near - still_far) < 0.02, (still_near, still_far)
+
+
+def _bought_within(small: dict[str, pd.DataFrame], pairs: pd.DataFrame, days: tuple[int, int]) -> float:
+    """Share of purchases of a `product_id` of `pairs` followed by the same customer's purchase
+    of its `follow_up_id` `days[0]` to `days[1]` days later (purchases early enough to see it)."""
+    purchases = small["order_items"].merge(small["orders"], on="order_id")[
+        ["customer_id", "product_id", "ordered_at"]
+    ]
+    end = purchases["ordered_at"].max() - pd.Timedelta(days=days[1])
+    leads = purchases[purchases["ordered_at"] <= end].reset_index(names="lead").merge(pairs, on="product_id")
+    later = purchases.rename(columns={"product_id": "follow_up_id", "ordered_at": "later_at"})
+    joined = leads.merge(later, on=["customer_id", "follow_up_id"], how="left")
+    gap = (joined["later_at"].dt.normalize() - joined["ordered_at"].dt.normalize()).dt.days
+    assert leads["lead"].nunique() > 500
+    return float(gap.between(*days).groupby(joined["lead"]).any().mean())
+
+
+@pytest.mark.parametrize(
+    ("kind", "days", "forward_share"), [("accessory", (1, 14), 0.35), ("refill", (14, 42), 0.3)]
+)
+def test_accessories_and_refills_are_bought_after_their_device_or_consumable(
+    small, kind, days, forward_share
+) -> None:
+    """Devices bring accessories and consumables their refills, weeks later; the other way
+    round hardly happens, so only a model of order sees it."""
+    links = simulator.simulate_links("small", DAYS)
+    pairs = links.loc[links["kind"] == kind, ["product_id", "follow_up_id"]]
+    reverse = pairs.rename(columns={"product_id": "follow_up_id", "follow_up_id": "product_id"})
+    forward, backward = _bought_within(small, pairs, days), _bought_within(small, reverse, days)
+    assert forward > forward_share, forward
+    assert backward < forward / 4, (forward, backward)
+
+
+def test_follow_up_products_are_cheaper_accessories_and_refill_packs_of_the_brand() -> None:
+    links = simulator.simulate_links("small", DAYS)
+    products = _collect(list(simulate("small", DAYS)))["products"].set_index("product_id")
+    lead, follow = products.loc[links["product_id"]], products.loc[links["follow_up_id"]]
+    accessory = (links["kind"] == "accessory").to_numpy()
+    assert set(lead["category"][accessory]) == {"phones", "computers"}
+    assert set(follow["category"][accessory]) == {"electronics", "office"}
+    assert (follow["price"].to_numpy()[accessory] < lead["price"].to_numpy()[accessory]).mean() > 0.95
+    refill = ~accessory
+    assert (follow["category"].to_numpy()[refill] == lead["category"].to_numpy()[refill]).all()
+    assert (follow["brand"].to_numpy()[refill] == lead["brand"].to_numpy()[refill]).all()
+    assert refill.sum() > 100
+    # Accessories and packs bring nothing themselves: the links go one way.
+    assert not set(links["follow_up_id"]) & set(links["product_id"])

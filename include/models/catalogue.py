@@ -25,6 +25,7 @@ MODEL_CLASSES: dict[str, dict[str, str]] = {
         "popularity": "include.models.recommender.baselines:PopularityRecommender",
         "item_knn": "include.models.recommender.baselines:ItemKNNRecommender",
         "ease": "include.models.recommender.ease:EASERecommender",
+        "linear_next": "include.models.recommender.linear_next:LinearNextRecommender",
         "tf_next_item": "include.models.recommender.tf_next_item:TFNextItemRecommender",
         # Ranks at random: a sanity check that the promotion gate refuses a model with no skill.
         "random": "include.models.recommender.baselines:RandomRecommender",

@@ -14,6 +14,7 @@ from include.models.catalogue import candidate_names, load_model, model_class
 from include.models.recommender.base import Recommender, build_history, recency_weights
 from include.models.recommender.baselines import ItemKNNRecommender, PopularityRecommender, RandomRecommender
 from include.models.recommender.evaluation import evaluate_recommender, holdout_customers
+from include.models.recommender.sequences import purchase_examples
 from include.models.recommender.tf_next_item import TFNextItemRecommender
 
 CANDIDATES = {name: model_class("recommender", name) for name in candidate_names("recommender")}
@@ -104,7 +105,7 @@ def group_of(product_ids: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def test_candidates_are_registered_under_their_names() -> None:
-    assert set(CANDIDATES) == {"popularity", "item_knn", "ease", "tf_next_item", "random"}
+    assert set(CANDIDATES) == {"popularity", "item_knn", "ease", "linear_next", "tf_next_item", "random"}
     assert CANDIDATES["popularity"] is PopularityRecommender
     assert CANDIDATES["item_knn"] is ItemKNNRecommender
     assert CANDIDATES["tf_next_item"] is TFNextItemRecommender
@@ -199,6 +200,7 @@ def test_k_must_be_positive(name, fitted, shop) -> None:
 def test_taste_models_beat_popularity_on_planted_taste(recall) -> None:
     assert recall["item_knn"] >= recall["popularity"] + 0.08, recall
     assert recall["ease"] >= recall["popularity"] + 0.08, recall
+    assert recall["linear_next"] >= recall["popularity"] + 0.08, recall
     assert recall["tf_next_item"] >= recall["popularity"] + 0.08, recall
 
 
@@ -206,7 +208,7 @@ def test_the_random_ranking_has_no_skill(recall) -> None:
     assert recall["random"] < recall["popularity"], recall
 
 
-@pytest.mark.parametrize("name", ["item_knn", "ease", "tf_next_item"])
+@pytest.mark.parametrize("name", ["item_knn", "ease", "linear_next", "tf_next_item"])
 def test_similar_products_share_the_planted_taste(name, fitted) -> None:
     similar = fitted[name].similar_products(5)
     grouped = similar[group_of(similar["product_id"]) > 0]
@@ -219,7 +221,7 @@ def test_taste_models_recommend_the_customers_group(fitted, shop) -> None:
     history, _ = shop
     customers = history["customer_id"].unique()
     customer_group = (customers - 1) // CUSTOMERS_PER_GROUP + 1
-    for name in ("item_knn", "ease", "tf_next_item"):
+    for name in ("item_knn", "ease", "linear_next", "tf_next_item"):
         recs = fitted[name].recommend(history, customers, 5)
         group = dict(zip(customers, customer_group, strict=True))
         own = group_of(recs["product_id"]) == recs["customer_id"].map(group).to_numpy()
@@ -364,7 +366,7 @@ def test_tf_scoring_with_numpy_matches_the_tensorflow_graph(fitted, shop, tmp_pa
 
     import tensorflow as tf
 
-    from include.models.recommender.tf_next_item import recent_products
+    from include.models.recommender.sequences import recent_products
 
     history, _ = shop
     model = fitted["tf_next_item"]
@@ -406,19 +408,19 @@ def test_tf_training_is_reproducible_with_a_seed(shop) -> None:
     pd.testing.assert_frame_equal(first, second)
 
 
-def test_tf_model_starts_from_the_ease_solution(shop) -> None:
-    """Untrained (no passes), the TensorFlow model ranks as EASE with the same penalty does:
-    its product -> product table is seeded from the EASE weights."""
-    from include.models.recommender.ease import EASERecommender
+def test_tf_model_starts_from_the_linear_solution(shop) -> None:
+    """Untrained (no passes), the TensorFlow model ranks as linear_next with the same penalty
+    does: its product -> product table and its position weights are seeded from it."""
+    from include.models.recommender.linear_next import LinearNextRecommender
 
     history, _ = shop
     customers = history["customer_id"].unique()[:200]
-    seed_only = TFNextItemRecommender(max_epochs=0, seed_l2=50.0).fit(history)
-    ease = EASERecommender(l2=50.0).fit(history)
+    seed_only = TFNextItemRecommender(max_epochs=0, seed_l2=3.0).fit(history)
+    linear = LinearNextRecommender(l2=3.0).fit(history)
     assert seed_only.fitted["epochs"] == 0
     assert seed_only.fitted["validation_ndcg"] == seed_only.fitted["seed_validation_ndcg"]
     ours = seed_only.recommend(history, customers, 5).groupby("customer_id")["product_id"].agg(set)
-    theirs = ease.recommend(history, customers, 5).groupby("customer_id")["product_id"].agg(set)
+    theirs = linear.recommend(history, customers, 5).groupby("customer_id")["product_id"].agg(set)
     overlap = np.mean([len(ours[c] & theirs[c]) / 5 for c in customers])
     # Not identical: the validation purchases are left out of the seed's solution.
     assert overlap >= 0.8, overlap
@@ -475,7 +477,7 @@ def test_tf_warm_start_gives_way_to_a_cold_start_every_so_often(fitted) -> None:
     assert not TFNextItemRecommender().warm_start(fitted["ease"])
 
 
-def test_tf_examples_predict_a_purchase_from_the_days_before_it() -> None:
+def test_purchase_examples_predict_a_purchase_from_the_days_before_it() -> None:
     """A purchase is predicted from what the customer did before its day, as in the holdout:
     the same day's views (of it or of others) are not in its history."""
     day = pd.Timestamp("2025-02-01")
@@ -493,16 +495,11 @@ def test_tf_examples_predict_a_purchase_from_the_days_before_it() -> None:
             ],
         }
     )
-    model = TFNextItemRecommender(max_history=4)
-
-    model._products = np.array([10, 11, 12, 13, 14])
-    history = build_history(interactions, model.products)
-    examples, targets, validation, _ = model._examples(history)
-    items = np.vstack([examples[0], validation[0]])
-    every_target = np.r_[targets, validation[2]]
+    products = np.array([10, 11, 12, 13, 14])
+    examples = purchase_examples(build_history(interactions, products), max_history=4, max_per_customer=20)
     # 11 has nothing before its day: no example. 14 is predicted from day 0 alone, newest first.
-    assert list(model.products[every_target]) == [14]
-    assert list(items[0]) == [1, 0, -1, -1]
+    assert list(products[examples.targets]) == [14]
+    assert list(examples.items[0]) == [1, 0, -1, -1]
 
 
 # -------------------------------------------------------------------------------- bad input

@@ -1,30 +1,32 @@
 """The TensorFlow recommender: the next purchase from the customer's recent products, in order.
 
-Why this shape. On next-purchase protocols the strongest simple models are linear item-to-item
-ones (EASE, item-kNN); what they miss is order: that a product is usually bought *after*
-another (accessories after a device, a refill after a consumable), and that the latest products
-say most. This model starts as EASE and learns what EASE misses:
+Why this shape. On next-purchase protocols the strongest simple models are linear
+item-to-item ones; the strongest of them here is `linear_next`, which learns in closed form
+what is bought after what, from the latest products with the newest weighing most. What a
+closed form cannot do is learn under the ranking's own loss, nor go beyond the products it
+models densely. This model starts as `linear_next` and is trained from there:
 
     logit(j) = bias(j) + scale · Σ_p α_p s_p · ( T[h_p, j]  +  e(h_p) · f(j) )
 
 over the customer's last `max_history` products h_1 (newest) … h_L, with s_p = log1p(the
 interaction's weight) and α_p a learned weight per position. T is a learned *directed*
 product -> product table, sparse (each product has `neighbours` slots: itself, then its
-strongest EASE weights), so T[a, b] and T[b, a] part ways when one is bought after the other;
+strongest linear weights), so T[a, b] and T[b, a] part ways when one is bought after the other;
 e(·), f(·) are low-rank embeddings for what the table cannot reach.
 
-Training starts from the EASE solution (λ chosen as EASE chooses it, on a time split inside the
-training window), every position alike, the low-rank term silent and the softmax temperature
-of least loss; so before the first step the model already
-ranks as EASE over the recent products does. It is then trained with a full softmax to predict
-each purchase from what the customer did before the day of it (as the holdout asks: the same
-session's views are never known in advance), and keeps the weights with the best validation
-NDCG@10 (each sampled customer's latest purchase, predicted from the rest) — the seed itself
-when training does not beat it.
+Training starts from the linear solution (fitted without the validation purchases, λ chosen
+on them), positions weighted as it weighs them (decay^p), the low-rank term silent and the
+softmax temperature of least loss; so before the first step the model already ranks as the
+linear model does, up to the neighbours it keeps. It is then trained with a full softmax to
+predict each purchase from what the customer did before the day of it (as the holdout asks:
+the same session's views are never known in advance), and keeps the weights with the best
+validation NDCG@10 (each sampled customer's latest purchase, predicted from the rest) — the
+seed itself when training does not beat it.
 
 Warm start: given last night's model (`warm_start`), training starts from its weights on
-tonight's catalogue and runs at most `warm_steps` steps (a cold start `max_steps`); every `cold_every`-th night the seed
-is rebuilt from scratch, so new products enter the learned table.
+tonight's catalogue and runs at most `warm_steps` steps (a cold start `max_steps`); every
+`cold_every`-th night the seed is rebuilt from scratch, so new products enter the learned
+table.
 
 The catalogue enters only as a vector of logits per example, so training costs grow with the
 number of examples, not with products²; examples are capped per customer. TensorFlow is
@@ -56,21 +58,24 @@ from include.models.recommender.base import (
     top_k_dense,
     top_neighbours,
 )
-from include.models.recommender.ease import (
-    EASE_MAX_PRODUCTS,
-    EASE_VALIDATION_DAYS,
-    choose_l2,
-    ease_weights,
-    most_interacted,
-    strongest,
+from include.models.recommender.ease import EASE_MAX_PRODUCTS, most_interacted, strongest
+from include.models.recommender.linear_next import (
+    ALPHA,
+    DECAY,
+    L2_GRID,
+    best_on_validation,
+    next_system,
+    solve,
+    without,
 )
+from include.models.recommender.sequences import Split, hold_out_latest, purchase_examples, recent_products
 
 log = logging.getLogger(__name__)
 
 # The latest products that describe a customer (positions p = 1 … L).
 MAX_HISTORY = 50
-# Learned directed weights kept per product: the product itself and its strongest EASE
-# neighbours (the seed of the weights).
+# Learned directed weights kept per product: the product itself and its strongest linear
+# weights (the seed of the table).
 NEIGHBOURS = 200
 # Training steps (batches) at most from the seed, and from the previous night's model (the
 # "incremental update"); validation runs at least CHECKS_PER_BUDGET times within either.
@@ -97,9 +102,7 @@ LEARNING_RATE = 0.003
 L2 = 1e-6
 # Purchases per customer used as training targets at most (the latest ones).
 MAX_EXAMPLES_PER_CUSTOMER = 20
-# Customers whose latest purchase is held out to stop training, at most, and the cut-off of
-# the validation NDCG.
-VALIDATION_CUSTOMERS = 5000
+# The cut-off of the validation NDCG (the latest purchase of a sample of customers, held out).
 VALIDATION_K = 10
 SEED = 42
 # Rows scored per TensorFlow call.
@@ -111,37 +114,6 @@ _ARRAYS = ("products", "neighbour_idx", "table", "position", "bias", "item_in", 
 def _tf() -> Any:
     """TensorFlow, held to the task's thread budget."""
     return tensorflow()
-
-
-def aligned_days(weights: sp.csr_matrix, days: sp.csr_matrix | None) -> np.ndarray:
-    """The day of each stored entry of `weights` (zeros when unknown)."""
-    if days is None:
-        return np.zeros(weights.nnz)
-    days = days.tocsr()
-    if (
-        days.nnz == weights.nnz
-        and np.array_equal(days.indptr, weights.indptr)
-        and np.array_equal(days.indices, weights.indices)
-    ):
-        return days.data
-    return np.asarray(days[stored_rows(weights), weights.indices]).ravel()
-
-
-def recent_products(batch: History, max_history: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's `max_history` latest products (newest first, -1 pads) and their strengths
-    log1p(weight), ordered by when they happened (then by weight, then by product)."""
-    weights = batch.weights.tocsr()
-    n_rows = weights.shape[0]
-    rows = stored_rows(weights)
-    when = aligned_days(weights, batch.last_days)
-    order = np.lexsort((weights.indices, -weights.data, -when, rows))
-    position = np.arange(len(order)) - weights.indptr[rows[order]]
-    keep = position < max_history
-    items = np.full((n_rows, max_history), -1, dtype=np.int32)
-    strength = np.zeros((n_rows, max_history), dtype=np.float32)
-    items[rows[order][keep], position[keep]] = weights.indices[order][keep]
-    strength[rows[order][keep], position[keep]] = np.log1p(weights.data[order][keep])
-    return items, strength
 
 
 def _binary(weights: sp.csr_matrix) -> sp.csr_matrix:
@@ -170,7 +142,6 @@ class TFNextItemRecommender(Recommender):
         seed: int = SEED,
         max_products: int = EASE_MAX_PRODUCTS,
         seed_l2: float = 0.0,
-        validation_days: int = EASE_VALIDATION_DAYS,
         max_steps: int = MAX_STEPS,
         warm_steps: int = WARM_STEPS,
         cold_every: int = COLD_EVERY,
@@ -191,7 +162,6 @@ class TFNextItemRecommender(Recommender):
         self.seed_l2 = float(seed_l2)  # 0: choose the seed's λ on the validation split
         if self.seed_l2 < 0 or self.max_products < 2:
             raise ValueError("tf_next_item needs seed_l2 >= 0 and max_products >= 2")
-        self.validation_days = int(validation_days)
         self.max_steps = int(max_steps)
         self.warm_steps = int(warm_steps)
         self.cold_every = int(cold_every)
@@ -209,15 +179,26 @@ class TFNextItemRecommender(Recommender):
             history = build_history(
                 interactions, self.products, checked=True, half_life_days=self.half_life_days, as_of=as_of
             )
-        examples, targets, validation, held_out = self._examples(history)
-        if len(targets) == 0:
+        split = hold_out_latest(
+            purchase_examples(history, self.max_history, self.max_examples_per_customer),
+            history,
+            self.seed + 1,
+        )
+        if len(split.train) == 0:
             raise ValueError("no customer has a purchase after another product; cannot train")
+        examples, targets = (split.train.items, split.train.strength), split.train.targets
+        validation = (
+            split.validation.items,
+            split.validation.strength,
+            split.validation.targets,
+            split.exclude,
+        )
         tf.keras.utils.set_random_seed(self.seed)
         if self._previous is not None:
             start = self._warm_arrays(self._previous, history.weights)
             budget = self.warm_steps
         else:
-            start = self._cold_arrays(tf, interactions, as_of, history, examples, targets, held_out)
+            start = self._cold_arrays(tf, history, split)
             budget = self.max_steps
         variables = {key: tf.Variable(value) for key, value in start.items()}
         rng = np.random.default_rng(self.seed)
@@ -299,24 +280,18 @@ class TFNextItemRecommender(Recommender):
             time.perf_counter() - started,
         )
 
-    def _cold_arrays(
-        self,
-        tf: Any,
-        interactions: pd.DataFrame,
-        as_of: pd.Timestamp,
-        history: History,
-        examples: tuple,
-        targets: np.ndarray,
-        held_out: tuple[np.ndarray, np.ndarray],
-    ) -> dict[str, np.ndarray]:
-        """Starting weights from scratch: the EASE seed, fitted without the held-out purchases
-        (or validation would see its answers)."""
+    def _cold_arrays(self, tf: Any, history: History, split: Split) -> dict[str, np.ndarray]:
+        """Starting weights from scratch: the linear seed, fitted without the held-out
+        purchases (or validation would see its answers), each position weighted as the seed
+        weighs it."""
         n_products = len(self.products)
-        _, table = self._seed(tf, interactions, as_of, history.weights, held_out)
+        _, table = self._seed(history.weights, split)
         start = {
             "table": table,
-            # Every position counts alike at first (softplus(0.5413) = 1), as in EASE.
-            "position": np.full(self.max_history, np.log(np.expm1(1.0)), np.float32),
+            # softplus(position) = DECAY^p, the seed's weight of the p-th latest product.
+            "position": np.log(np.expm1(DECAY ** np.arange(self.max_history, dtype=np.float64))).astype(
+                np.float32
+            ),
             "bias": np.zeros(n_products, np.float32),
             "item_in": np.random.default_rng(self.seed)
             .normal(0, 0.01, (n_products, self.embedding_dim))
@@ -326,7 +301,10 @@ class TFNextItemRecommender(Recommender):
             "scale": np.float32(1.0),
         }
         start["scale"] = self._seed_scale(
-            tf, {k: tf.constant(v) for k, v in start.items()}, examples, targets
+            tf,
+            {k: tf.constant(v) for k, v in start.items()},
+            (split.train.items, split.train.strength),
+            split.train.targets,
         )
         self.fitted["warm_generation"] = 0
         return start
@@ -392,22 +370,14 @@ class TFNextItemRecommender(Recommender):
             "scale": np.float32(arrays["scale"]),
         }
 
-    def _seed(
-        self,
-        tf: Any,
-        interactions: pd.DataFrame,
-        as_of: pd.Timestamp,
-        weights: sp.csr_matrix,
-        held_out: tuple[np.ndarray, np.ndarray],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The product -> product table training starts from: per product, itself (weight 0)
-        and its strongest EASE weights; products beyond the `max_products` most interacted-with
-        get their cosine neighbours at weight 0. λ is `seed_l2`, or chosen as EASE chooses it,
-        on the purchases of the last `validation_days` (a time split like the DAG's holdout).
-        Returns (neighbour indices, weights scaled so that the 99th percentile magnitude is 1)."""
-        seen = weights.tocsr().copy()
-        seen[held_out[0], held_out[1]] = 0
-        seen.eliminate_zeros()
+    def _seed(self, weights: sp.csr_matrix, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        """The product -> product table training starts from: per product, itself and its
+        strongest weights of the linear next-purchase model (`linear_next`), fitted without
+        the held-out purchases; products beyond the `max_products` most interacted-with get
+        their cosine neighbours at weight 0. λ is `seed_l2`, or the one of the linear model's
+        grid that ranks the held-out purchases best. Returns (neighbour indices, weights
+        scaled so that the 99th percentile magnitude is 1)."""
+        seen = without(weights, split.validation.owner, split.validation.targets)
         n_products = len(self.products)
         width = min(max(self.neighbours - 1, 1), max(n_products - 1, 0))
         neighbour_idx = np.repeat(np.arange(n_products, dtype=np.int32)[:, None], 1 + width, axis=1)
@@ -421,27 +391,24 @@ class TFNextItemRecommender(Recommender):
         self._weights = {"neighbour_idx": neighbour_idx}
         if len(kept) < 2:
             return neighbour_idx, table
-        inputs = seen.log1p()[:, kept].astype(np.float32)  # EASE solves in float32
-        gram = (inputs.T @ inputs).toarray()
-        scale = float(np.mean(np.diag(gram))) or 1.0
-        l2 = (
-            self.seed_l2
-            or choose_l2(
-                interactions,
-                as_of,
-                self.products[kept],
-                scale,
-                validation_days=self.validation_days,
-                half_life_days=self.half_life_days,
-            )[0]
-        )
+        system, target = next_system(seen, split.train, kept, ALPHA, DECAY)
+        if self.seed_l2 or len(split.validation) == 0:
+            l2 = self.seed_l2 or L2_GRID[len(L2_GRID) // 2]
+            linear = solve(system, target, l2)
+        else:
+            l2, linear, _ = best_on_validation(system, target, split, kept, DECAY, n_products)
+        del system, target
+        # The product itself keeps slot 0 (a view is often followed by its purchase).
+        table[kept, 0] = np.diag(linear)
+        np.fill_diagonal(linear, 0.0)
         n_kept = min(width, len(kept) - 1)
-        idx, values = strongest(ease_weights(gram, l2), n_kept)
+        idx, values = strongest(linear, n_kept)
+        del linear
         neighbour_idx[kept, 1 : 1 + n_kept] = kept[idx]
         table[kept, 1 : 1 + n_kept] = values
         magnitude = np.quantile(np.abs(table[table != 0]), 0.99) if np.any(table) else 1.0
         self.fitted.update({"seed_l2": l2, "modelled_products": len(kept)})
-        log.info("tf_next_item seed: EASE over %d products, l2 %.4g", len(kept), l2)
+        log.info("tf_next_item seed: the linear next-purchase model over %d products, l2 %.4g", len(kept), l2)
         return neighbour_idx, (table / magnitude).astype(np.float32)
 
     def _seed_scale(self, tf: Any, variables: Mapping, examples: tuple, targets: np.ndarray) -> np.float32:
@@ -464,79 +431,6 @@ class TFNextItemRecommender(Recommender):
         chosen = min(losses, key=losses.get)
         self.fitted["seed_scale"] = chosen
         return np.float32(chosen)
-
-    def _examples(self, history: History) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, tuple, tuple]:
-        """Training examples (latest products before a purchase, the purchase), the validation
-        split (a sample of customers' latest purchase, predicted from the rest) and the
-        (row, product) entries of those held-out purchases."""
-        weights = history.weights.tocsr()
-        days = aligned_days(weights, history.last_days)
-        purchased = history.purchased.tocsr()
-        any_purchase = purchased.nnz > 0
-        rng = np.random.default_rng(self.seed + 1)
-        items_out, strength_out, targets_out, owner = [], [], [], []
-        for row in range(weights.shape[0]):
-            lo, hi = weights.indptr[row], weights.indptr[row + 1]
-            if hi - lo < 2:
-                continue
-            cols = weights.indices[lo:hi]
-            when = days[lo:hi]
-            order = np.lexsort((cols, -weights.data[lo:hi], when))  # oldest first
-            cols, raw = cols[order], weights.data[lo:hi][order]
-            strength = np.log1p(raw)
-            bought = (
-                set(purchased.indices[purchased.indptr[row] : purchased.indptr[row + 1]])
-                if any_purchase
-                else None
-            )
-            # What the customer did before the day of the purchase, as in the holdout: a
-            # purchase is predicted from the history up to the start of its day, not from the
-            # same session's views (of it or of others), which the holdout never shows.
-            day = np.floor(when[order])
-            first_of_day = np.searchsorted(day, day, side="left")
-            positions = [
-                t for t in range(len(cols)) if (bought is None or cols[t] in bought) and first_of_day[t] > 0
-            ]
-            for t in positions[-self.max_examples_per_customer :]:
-                end = first_of_day[t]
-                start = max(0, end - self.max_history)
-                history_items = cols[start:end][::-1]
-                history_strength = strength[start:end][::-1]
-                padded = np.full(self.max_history, -1, np.int32)
-                padded_strength = np.zeros(self.max_history, np.float32)
-                padded[: len(history_items)] = history_items
-                padded_strength[: len(history_items)] = history_strength
-                items_out.append(padded)
-                strength_out.append(padded_strength)
-                targets_out.append(cols[t])
-                owner.append(row)
-        if not targets_out:
-            empty = np.zeros((0, self.max_history), np.int32)
-            none = np.zeros(0, np.int64)
-            return (
-                (empty, empty.astype(np.float32)),
-                np.zeros(0, np.int32),
-                (empty, empty, none, []),
-                (none, none),
-            )
-        items = np.stack(items_out)
-        strength = np.stack(strength_out)
-        targets = np.asarray(targets_out, np.int32)
-        owner = np.asarray(owner)
-        # The last example of each sampled customer is their latest purchase: hold it out.
-        last = np.r_[owner[1:] != owner[:-1], True]
-        candidates = np.flatnonzero(last)
-        chosen = np.sort(
-            rng.choice(candidates, min(VALIDATION_CUSTOMERS, len(candidates) // 5 or 1), replace=False)
-        )
-        train = np.ones(len(targets), bool)
-        train[chosen] = False
-        exclude = [
-            set(purchased.indices[purchased.indptr[r] : purchased.indptr[r + 1]]) - {t}
-            for r, t in zip(owner[chosen], targets[chosen], strict=True)
-        ]
-        validation = (items[chosen], strength[chosen], targets[chosen], exclude)
-        return (items[train], strength[train]), targets[train], validation, (owner[chosen], targets[chosen])
 
     def _validation_ndcg(self, tf: Any, variables: dict[str, Any], validation: tuple) -> float:
         items, strength, targets, exclude = validation

@@ -1,0 +1,128 @@
+"""linear_next: the closed form against a hand-solved case, its direction and recency, λ."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.models.recommender.base import build_history
+from include.models.recommender.ease import EASERecommender
+from include.models.recommender.linear_next import LinearNextRecommender, next_system, solve
+from include.models.recommender.sequences import decayed_inputs, purchase_examples
+from tests.models.test_recommender import planted_shop
+
+DAY = pd.Timestamp("2025-03-01")
+
+
+def _interactions(rows: list[tuple[int, int, float, int, float]]) -> pd.DataFrame:
+    """(customer, product, weight, purchases, day) rows as interactions."""
+    frame = pd.DataFrame(rows, columns=["customer_id", "product_id", "weight", "purchases", "day"])
+    frame["last_at"] = DAY + pd.to_timedelta(frame.pop("day"), unit="D")
+    return frame
+
+
+def test_the_next_purchase_part_matches_a_hand_solved_case() -> None:
+    # Every customer buys product 1 (index 0), then product 2 (index 1) a day later. With α = 0
+    # only the next-purchase part counts: one example per customer, Z = [s, 0] with
+    # s = log1p(5), Y = [0, 1]. Over 4 customers ZᵀZ = diag(4s², 0), whose mean diagonal is
+    # 2s²; so the system is diag(2, 0), the target [[0, 2/s], [0, 0]], and with λ = 1,
+    # B = diag(1/3, 1) · target: B[1 -> 2] = 2 / (3s), and nothing leads from 2 back to 1.
+    rows = [(c, p, 5.0, 1, day) for c in range(1, 5) for p, day in ((1, 0), (2, 1))]
+    history = build_history(_interactions(rows), np.array([1, 2]))
+    examples = purchase_examples(history, max_history=3, max_per_customer=5)
+    system, target = next_system(history.weights, examples, np.arange(2), alpha=0.0, decay=0.5)
+    s = np.log1p(5.0)
+    np.testing.assert_allclose(system, [[2, 0], [0, 0]], rtol=1e-6)
+    np.testing.assert_allclose(target, [[0, 2 / s], [0, 0]], rtol=1e-6)
+    np.testing.assert_allclose(solve(system, target, 1.0), [[0, 2 / (3 * s)], [0, 0]], rtol=1e-6)
+
+
+def test_a_viewed_product_can_be_recommended_unlike_in_ease() -> None:
+    """The diagonal is free: a product in a customer's history that they did not buy gets a
+    positive weight from itself (EASE's is zero by construction), so it can come first."""
+    history, _ = planted_shop()
+    model = LinearNextRecommender().fit(history)
+    assert (model.similarity.diagonal() > 0).mean() > 0.9
+    assert not EASERecommender().fit(history).similarity.diagonal().any()
+    customer = int(history.loc[history["purchases"] == 0, "customer_id"].iloc[0])
+    viewed = set(
+        history.loc[(history["customer_id"] == customer) & (history["purchases"] == 0), "product_id"]
+    )
+    recs = model.recommend(history, np.array([customer]), 3)
+    assert set(recs["product_id"]) & viewed
+
+
+def test_decayed_inputs_weigh_the_newest_product_most() -> None:
+    items = np.array([[3, 1, -1], [2, 2, 0]])
+    strength = np.ones((2, 3), np.float32)
+    matrix = decayed_inputs(items, strength, 0.5, 4).toarray()
+    np.testing.assert_allclose(matrix, [[0, 0.5, 0, 1], [0.25, 0, 1.5, 0]])
+
+
+def _device_shop() -> pd.DataFrame:
+    """Devices (10, 11) bought first, their accessories (20, 21) days later; never the
+    other way round. Customers also buy one of the fillers (30-39)."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for customer in range(1, 301):
+        device = 10 + customer % 2
+        day = float(rng.integers(0, 30))
+        rows.append((customer, device, 6.0, 1, day))
+        rows.append((customer, 30 + int(rng.integers(10)), 6.0, 1, day + 1))
+        if customer <= 240:
+            rows.append((customer, device + 10, 6.0, 1, day + 3))
+    return _interactions(rows)
+
+
+def test_it_learns_what_is_bought_after_what_and_not_the_other_way_round() -> None:
+    interactions = _device_shop()
+    # The next-purchase part alone is directed: device -> accessory, nothing back. EASE's
+    # weights, learned from co-occurrence, point both ways.
+    directed = LinearNextRecommender(alpha=0.0).fit(interactions).similarity.toarray()
+    ease = EASERecommender().fit(interactions).similarity.toarray()
+    index = {p: i for i, p in enumerate(LinearNextRecommender().fit(interactions).products)}
+    assert directed[index[10], index[20]] > 0.05 and directed[index[20], index[10]] == 0
+    assert ease[index[20], index[10]] > 0.5 * ease[index[10], index[20]] > 0
+    # With both parts (the default), a new device buyer is recommended the device's accessory.
+    model = LinearNextRecommender().fit(interactions)
+    newcomers = _interactions([(1000, 10, 6.0, 1, 40.0), (1001, 11, 6.0, 1, 40.0)])
+    everyone = pd.concat([interactions, newcomers], ignore_index=True)
+    top = model.recommend(everyone, np.array([1000, 1001]), 1).set_index("customer_id")["product_id"]
+    assert top.to_dict() == {1000: 20, 1001: 21}
+
+
+def test_the_latest_products_count_most() -> None:
+    interactions = _device_shop()
+    model = LinearNextRecommender().fit(interactions)
+    # Bought device 11 long ago and device 10 yesterday: 10's accessory comes first.
+    customer = _interactions([(2000, 11, 6.0, 1, 10.0), (2000, 10, 6.0, 1, 40.0)])
+    everyone = pd.concat([interactions, customer], ignore_index=True)
+    recs = model.recommend(everyone, np.array([2000]), 2)
+    assert list(recs["product_id"]) == [20, 21]
+
+
+def test_l2_is_chosen_on_held_out_purchases_and_reused_by_the_refit() -> None:
+    history, _ = planted_shop()
+    model = LinearNextRecommender().fit(history)
+    grid = model.fitted["validation_ndcg"]
+    assert len(grid) == 5 and all(0 <= v <= 1 for v in grid.values())
+    assert grid[f"{model.fitted['l2']:.6g}"] == max(grid.values())
+    refit = LinearNextRecommender()
+    refit.tune_like(model.fitted)
+    refit.fit(history)
+    assert refit.fitted["l2"] == model.fitted["l2"] and refit.fitted["l2_from"] == "evaluated candidate"
+    assert "validation_ndcg" not in refit.fitted
+    given = LinearNextRecommender(l2=7.5).fit(history)
+    assert given.fitted["l2"] == 7.5 and "validation_ndcg" not in given.fitted
+
+
+@pytest.mark.parametrize("params", [{"alpha": 1.0}, {"decay": 0.0}, {"max_history": 0}])
+def test_bad_parameters_are_refused(params) -> None:
+    with pytest.raises(ValueError, match="linear_next needs"):
+        LinearNextRecommender(**params)
+
+
+def test_a_history_without_a_purchase_after_another_is_refused() -> None:
+    with pytest.raises(ValueError, match="no customer has a purchase after another product"):
+        LinearNextRecommender().fit(_interactions([(1, 1, 6.0, 1, 0.0), (2, 2, 6.0, 1, 0.0)]))

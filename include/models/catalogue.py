@@ -41,7 +41,7 @@ MODEL_CLASSES: dict[str, dict[str, str]] = {
 
 # What a nightly run trains when the `candidates` Param is left at its default.
 DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
-    "recommender": ("popularity", "item_knn", "ease", "tf_next_item"),
+    "recommender": ("popularity", "item_knn", "ease", "linear_next", "tf_next_item"),
     "order_risk": ("logistic_regression", "gradient_boosting", "tf_mlp"),
 }
 

@@ -79,7 +79,7 @@ def test_it_learns_what_is_bought_after_what_and_not_the_other_way_round() -> No
     interactions = _device_shop()
     # The next-purchase part alone is directed: device -> accessory, nothing back. EASE's
     # weights, learned from co-occurrence, point both ways.
-    directed = LinearNextRecommender(alpha=0.0).fit(interactions).similarity.toarray()
+    directed = LinearNextRecommender(alpha=0.0, l2=1.0, decay=0.7).fit(interactions).similarity.toarray()
     ease = EASERecommender().fit(interactions).similarity.toarray()
     index = {p: i for i, p in enumerate(LinearNextRecommender().fit(interactions).products)}
     assert directed[index[10], index[20]] > 0.05 and directed[index[20], index[10]] == 0
@@ -102,22 +102,38 @@ def test_the_latest_products_count_most() -> None:
     assert list(recs["product_id"]) == [20, 21]
 
 
-def test_l2_is_chosen_on_held_out_purchases_and_reused_by_the_refit() -> None:
+def test_decay_and_l2_are_chosen_on_the_validation_split_and_reused_by_the_refit() -> None:
     history, _ = planted_shop()
-    model = LinearNextRecommender().fit(history)
+    as_of = history["last_at"].max()
+    model = LinearNextRecommender(validation_days=10).fit(history, as_of=as_of)
     grid = model.fitted["validation_ndcg"]
+    # λ at the middle decay (3), then the two other decays at the best λ.
     assert len(grid) == 5 and all(0 <= v <= 1 for v in grid.values())
-    assert grid[f"{model.fitted['l2']:.6g}"] == max(grid.values())
-    refit = LinearNextRecommender()
+    assert grid[f"{model.fitted['decay']:g}/{model.fitted['l2']:g}"] == max(grid.values())
+    refit = LinearNextRecommender(validation_days=10)
     refit.tune_like(model.fitted)
-    refit.fit(history)
-    assert refit.fitted["l2"] == model.fitted["l2"] and refit.fitted["l2_from"] == "evaluated candidate"
-    assert "validation_ndcg" not in refit.fitted
-    given = LinearNextRecommender(l2=7.5).fit(history)
-    assert given.fitted["l2"] == 7.5 and "validation_ndcg" not in given.fitted
+    refit.fit(history, as_of=as_of)
+    assert (refit.fitted["decay"], refit.fitted["l2"]) == (model.fitted["decay"], model.fitted["l2"])
+    assert refit.fitted["l2_from"] == "evaluated candidate" and "validation_ndcg" not in refit.fitted
+    given = LinearNextRecommender(l2=7.5, decay=0.5).fit(history)
+    assert (given.fitted["l2"], given.fitted["decay"]) == (7.5, 0.5) and "validation_ndcg" not in given.fitted
 
 
-@pytest.mark.parametrize("params", [{"alpha": 1.0}, {"decay": 0.0}, {"max_history": 0}])
+def test_a_saved_model_scores_with_the_decay_it_chose(tmp_path) -> None:
+    from include.models.catalogue import load_model
+
+    history, _ = planted_shop()
+    model = LinearNextRecommender(validation_days=10).fit(history)
+    model.save(tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    customers = history["customer_id"].unique()[:50]
+    assert loaded.fitted_decay == model.fitted["decay"]
+    pd.testing.assert_frame_equal(
+        loaded.recommend(history, customers, 5), model.recommend(history, customers, 5)
+    )
+
+
+@pytest.mark.parametrize("params", [{"alpha": 1.0}, {"decay": -0.1}, {"decay": 1.5}, {"max_history": 0}])
 def test_bad_parameters_are_refused(params) -> None:
     with pytest.raises(ValueError, match="linear_next needs"):
         LinearNextRecommender(**params)

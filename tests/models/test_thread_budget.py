@@ -54,7 +54,7 @@ def test_risk_models_fit_within_the_budget(name: str, monkeypatch: pytest.Monkey
     assert all(threads == 1 for _, threads in pools), pools
 
 
-@pytest.mark.parametrize("name", ["ease", "item_knn"])
+@pytest.mark.parametrize("name", ["ease", "linear_next", "item_knn"])
 def test_recommenders_fit_within_the_budget(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPFLOW_THREADS", "1")
     cls = model_class("recommender", name)
@@ -67,7 +67,7 @@ def test_recommenders_fit_within_the_budget(name: str, monkeypatch: pytest.Monke
             "product_id": rng.integers(0, 80, 3000),
             "weight": 1.0,
             "purchases": rng.integers(0, 2, 3000),
-            "last_at": pd.Timestamp("2024-05-01"),
+            "last_at": pd.Timestamp("2024-05-01") + pd.to_timedelta(rng.integers(0, 30, 3000), unit="D"),
         }
     ).drop_duplicates(["customer_id", "product_id"])
     cls().fit(interactions)

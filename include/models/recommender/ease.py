@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -244,18 +245,26 @@ def choose_l2(
     return max(scores, key=lambda l2: (scores[l2], -l2)), scores
 
 
-def validation_by_l2(
+@dataclass(frozen=True)
+class TimeSplit:
+    """The validation split inside a training window: the histories before the cut, and what
+    the judged customers bought from the cut on."""
+
+    seen: History  # the interactions before the cut, over the given products
+    rows: np.ndarray  # rows of `seen` judged (a seeded sample of the buyers after the cut)
+    relevant: list[set[int]]  # per judged row, the product ids bought from the cut on
+
+
+def time_split(
     interactions: pd.DataFrame,
     as_of: pd.Timestamp,
     products: np.ndarray,
-    grid: list[float],
     *,
     validation_days: int,
     half_life_days: float,
-) -> dict[float, float]:
-    """NDCG@10 of EASE over `products` for every λ of `grid` on the validation split inside the
-    training window: purchases of its last `validation_days`, predicted from the interactions
-    before them. Empty when the split has no customer to judge."""
+) -> TimeSplit | None:
+    """The purchases of the last `validation_days` before `as_of`, to be predicted from the
+    interactions before them (None when no customer can be judged)."""
     cut = pd.Timestamp(as_of) - pd.Timedelta(days=validation_days)
     last_at = pd.to_datetime(interactions["last_at"])
     late = (last_at >= cut).to_numpy()
@@ -270,25 +279,46 @@ def validation_by_l2(
     seen = build_history(before, products, half_life_days=half_life_days, as_of=cut)
     customers = np.intersect1d(seen.customer_ids, targets["customer_id"].to_numpy(np.int64))
     if len(customers) == 0 or seen.weights.nnz == 0:
-        log.warning("ease: no validation customers before %s", cut)
-        return {}
+        log.warning("no validation customers before %s", cut)
+        return None
     rng = np.random.default_rng(EASE_SEED)
     if len(customers) > EASE_VALIDATION_CUSTOMERS:
         customers = np.sort(rng.choice(customers, EASE_VALIDATION_CUSTOMERS, replace=False))
-    matrix = seen.weights.log1p().astype(np.float32)  # as the solve: float32 throughout
-    gram = (matrix.T @ matrix).toarray()
-    rows = np.searchsorted(seen.customer_ids, customers)
-    inputs = matrix[rows]
-    exclude = seen.purchased[rows].toarray()
     wanted = targets[targets["customer_id"].isin(customers)]
     relevant = wanted.groupby("customer_id")["product_id"].agg(set).reindex(customers)
-    relevant = [r if isinstance(r, set) else set() for r in relevant]
+    return TimeSplit(
+        seen,
+        np.searchsorted(seen.customer_ids, customers),
+        [r if isinstance(r, set) else set() for r in relevant],
+    )
+
+
+def validation_by_l2(
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    products: np.ndarray,
+    grid: list[float],
+    *,
+    validation_days: int,
+    half_life_days: float,
+) -> dict[float, float]:
+    """NDCG@10 of EASE over `products` for every λ of `grid` on the validation split inside the
+    training window (`time_split`). Empty when the split has no customer to judge."""
+    split = time_split(
+        interactions, as_of, products, validation_days=validation_days, half_life_days=half_life_days
+    )
+    if split is None:
+        return {}
+    matrix = split.seen.weights.log1p().astype(np.float32)  # as the solve: float32 throughout
+    gram = (matrix.T @ matrix).toarray()
+    inputs = matrix[split.rows]
+    exclude = split.seen.purchased[split.rows].toarray()
     scores = {}
     for l2 in grid:
         keys = np.asarray(inputs @ ease_weights(gram, l2))
         keys[exclude] = -np.inf
         top, _ = top_k_dense(keys, EASE_VALIDATION_K)
-        scores[l2] = _mean_ndcg([list(products[t]) for t in top], relevant)
+        scores[l2] = _mean_ndcg([list(products[t]) for t in top], split.relevant)
     log.info(
         "ease: validation NDCG@%d by l2 %s",
         EASE_VALIDATION_K,

@@ -30,44 +30,42 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from include.models.base import Model
 from include.models.recommender.base import History, sparse_top_k, top_k_dense
 from include.models.recommender.ease import (
     EASE_MAX_PRODUCTS,
     EASE_NEIGHBOURS,
     EASE_SEARCH_EVERY,
+    EASE_VALIDATION_DAYS,
     EASERecommender,
     _mean_ndcg,
     most_interacted,
     strongest,
+    time_split,
 )
-from include.models.recommender.sequences import (
-    Examples,
-    Split,
-    decayed_inputs,
-    hold_out_latest,
-    purchase_examples,
-    recent_products,
-)
+from include.models.recommender.sequences import Examples, decayed_inputs, purchase_examples, recent_products
 
 log = logging.getLogger(__name__)
 
-# The latest products that describe a customer, and the weight of each step back.
+# The latest products that describe a customer.
 MAX_HISTORY = 50
-DECAY = 0.7
+# The weight of each step back (decay^p), and λ (both parts have a unit mean diagonal): tried
+# on the validation split when not given, λ at the middle decay first, then the other decays
+# at the best λ (five solves, not nine).
+DECAY_GRID = (0.7, 0.85, 0.95)
+L2_GRID = (1.5, 6.0, 24.0)
 # Share of the item-to-item part (X) against the next-purchase part (Z -> Y).
 ALPHA = 0.3
-# λ tried when none is given (both parts have a unit mean diagonal).
-L2_GRID = (0.75, 1.5, 3.0, 6.0, 12.0)
 # Purchases per customer used as targets at most (the latest ones).
 MAX_EXAMPLES_PER_CUSTOMER = 20
 VALIDATION_K = 10
-SEED = 43
 
 
 def solve(system: np.ndarray, target: np.ndarray, l2: float) -> np.ndarray:
@@ -120,39 +118,67 @@ def without(weights: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> sp
     return seen
 
 
-def best_on_validation(
-    system: np.ndarray,
-    target: np.ndarray,
-    split: Split,
-    kept: np.ndarray,
-    decay: float,
-    n_products: int,
-    grid: tuple[float, ...] = L2_GRID,
-) -> tuple[float, np.ndarray, dict[float, float]]:
-    """(λ, weights, NDCG@10 by λ): the λ of `grid` whose solution ranks the held-out purchases
-    of `split` best from the customers' products before their day (their other purchases
-    excluded), and that solution."""
-    validation = split.validation
-    column = np.full(n_products, -1, np.int64)
-    column[kept] = np.arange(len(kept))
-    inputs = decayed_inputs(validation.items, validation.strength, decay, n_products)[:, kept]
-    rows = [row for row, bought in enumerate(split.exclude) for _ in bought]
-    cols = column[[c for bought in split.exclude for c in bought]]
-    relevant = [{int(t)} for t in validation.targets]
-    best, best_weights, scores = grid[0], None, {}
-    for l2 in grid:
-        weights = solve(system, target, l2)
-        keys = np.asarray(inputs @ weights)
-        keys[np.asarray(rows, np.int64)[cols >= 0], cols[cols >= 0]] = -np.inf
-        top, _ = top_k_dense(keys, VALIDATION_K)
-        scores[l2] = _mean_ndcg([list(kept[t]) for t in top], relevant)
-        if best_weights is None or scores[l2] > scores[best]:
-            best, best_weights = l2, weights
-        del weights
-    log.info(
-        "linear_next: validation NDCG@%d by l2 %s", VALIDATION_K, {k: round(v, 4) for k, v in scores.items()}
+def _subset(history: History, rows: np.ndarray) -> History:
+    return History(
+        history.customer_ids[rows],
+        history.weights[rows],
+        history.purchased[rows],
+        None if history.last_days is None else history.last_days[rows],
     )
-    return best, best_weights, scores
+
+
+def choose_on_time_split(
+    interactions: pd.DataFrame,
+    as_of: pd.Timestamp,
+    products: np.ndarray,
+    *,
+    alpha: float,
+    decays: tuple[float, ...] = DECAY_GRID,
+    l2s: tuple[float, ...] = L2_GRID,
+    validation_days: int,
+    half_life_days: float,
+    max_history: int,
+    max_per_customer: int,
+) -> tuple[float, float, dict[str, float]]:
+    """(decay, λ, NDCG@10 by "decay/λ") on the validation split inside the training window
+    (`time_split`: the purchases of its last `validation_days`, predicted from the customers'
+    latest products before them, by a B fitted on the interactions before them). λ is tried
+    at the middle decay, then the other decays at the best λ. The middle of each grid when no
+    customer can be judged."""
+    fallback = decays[len(decays) // 2], l2s[len(l2s) // 2], {}
+    split = time_split(
+        interactions, as_of, products, validation_days=validation_days, half_life_days=half_life_days
+    )
+    if split is None:
+        return fallback
+    examples = purchase_examples(split.seen, max_history, max_per_customer)
+    if len(examples) == 0:
+        return fallback
+    judged = _subset(split.seen, split.rows)
+    items, strength = recent_products(judged, max_history)
+    exclude = judged.purchased.toarray()
+    kept = np.arange(len(products))
+    scores: dict[tuple[float, float], float] = {}
+
+    def score(decay: float, l2s: tuple[float, ...]) -> None:
+        system, target = next_system(split.seen.weights, examples, kept, alpha, decay)
+        inputs = decayed_inputs(items, strength, decay, len(products))
+        for l2 in l2s:
+            keys = np.asarray(inputs @ solve(system, target, l2))
+            keys[exclude] = -np.inf
+            top, _ = top_k_dense(keys, VALIDATION_K)
+            scores[decay, l2] = _mean_ndcg([list(products[t]) for t in top], split.relevant)
+
+    middle = decays[len(decays) // 2]
+    score(middle, l2s)
+    l2 = max(l2s, key=lambda value: (scores[middle, value], -value))
+    for decay in decays:
+        if decay != middle:
+            score(decay, (l2,))
+    decay = max(decays, key=lambda value: (scores[value, l2], value))
+    named = {f"{d:g}/{v:g}": round(ndcg, 6) for (d, v), ndcg in scores.items()}
+    log.info("linear_next: validation NDCG@%d by decay/l2 %s", VALIDATION_K, named)
+    return decay, l2, named
 
 
 class LinearNextRecommender(EASERecommender):
@@ -163,12 +189,13 @@ class LinearNextRecommender(EASERecommender):
     def __init__(
         self,
         l2: float = 0.0,
+        decay: float = 0.0,
         alpha: float = ALPHA,
-        decay: float = DECAY,
         max_history: int = MAX_HISTORY,
         max_examples_per_customer: int = MAX_EXAMPLES_PER_CUSTOMER,
         max_products: int = EASE_MAX_PRODUCTS,
         neighbours: int = EASE_NEIGHBOURS,
+        validation_days: int = EASE_VALIDATION_DAYS,
         half_life_days: float = 0.0,
         search_every: int = EASE_SEARCH_EVERY,
     ) -> None:
@@ -176,15 +203,35 @@ class LinearNextRecommender(EASERecommender):
             l2=l2,
             max_products=max_products,
             neighbours=neighbours,
+            validation_days=validation_days,
             half_life_days=half_life_days,
             search_every=search_every,
         )
+        self.decay = float(decay)  # 0: choose on the validation split, as λ
         self.alpha = float(alpha)
-        self.decay = float(decay)
         self.max_history = int(max_history)
         self.max_examples_per_customer = int(max_examples_per_customer)
-        if not 0 <= self.alpha < 1 or not 0 < self.decay <= 1 or self.max_history < 1:
-            raise ValueError("linear_next needs 0 <= alpha < 1, 0 < decay <= 1 and max_history >= 1")
+        if not 0 <= self.alpha < 1 or not 0 <= self.decay <= 1 or self.max_history < 1:
+            raise ValueError("linear_next needs 0 <= alpha < 1, 0 <= decay <= 1 and max_history >= 1")
+        self._decay_chosen: float | None = None  # taken from another version, with λ
+
+    def tune_like(self, evaluated: Mapping[str, Any]) -> None:
+        """A refit takes the decay and λ its evaluated candidate chose."""
+        super().tune_like(evaluated)
+        if self._l2_factor and evaluated.get("decay"):
+            self._decay_chosen = float(evaluated["decay"])
+
+    def warm_start(self, previous: Model) -> bool:
+        """Reuse the decay and λ `previous` chose (see EASE's `warm_start`)."""
+        reused = super().warm_start(previous)
+        if reused and previous.fitted.get("decay"):
+            self._decay_chosen = float(previous.fitted["decay"])
+        return reused
+
+    @property
+    def fitted_decay(self) -> float:
+        """The decay the model scores with: the parameter, or the one chosen when fitting."""
+        return self.decay or float(self.fitted["decay"])
 
     def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         started = time.perf_counter()
@@ -192,15 +239,28 @@ class LinearNextRecommender(EASERecommender):
         if len(examples) == 0:
             raise ValueError("no customer has a purchase after another product; cannot fit")
         kept = most_interacted(history.weights, self.products, self.max_products)
-        if self.l2:
-            l2 = self.l2
-        elif self._l2_factor:
-            l2 = self._l2_factor
+        if self._l2_factor and (self.decay or self._decay_chosen):
+            decay, l2 = self.decay or self._decay_chosen, self.l2 or self._l2_factor
             self.fitted["l2_from"] = self._l2_from
+        elif self.l2 and self.decay:
+            decay, l2 = self.decay, self.l2
         else:
-            l2 = self._choose(history, examples, kept)
+            decay, l2, scores = choose_on_time_split(
+                interactions,
+                as_of,
+                self.products[kept],
+                alpha=self.alpha,
+                decays=(self.decay,) if self.decay else DECAY_GRID,
+                l2s=(self.l2,) if self.l2 else L2_GRID,
+                validation_days=self.validation_days,
+                half_life_days=self.half_life_days,
+                max_history=self.max_history,
+                max_per_customer=self.max_examples_per_customer,
+            )
+            if scores:
+                self.fitted["validation_ndcg"] = scores
             self._l2_generation = 0
-        system, target = next_system(history.weights, examples, kept, self.alpha, self.decay)
+        system, target = next_system(history.weights, examples, kept, self.alpha, decay)
         weights = solve(system, target, l2)
         del system, target
         idx, values = strongest(weights, self.neighbours)
@@ -213,6 +273,7 @@ class LinearNextRecommender(EASERecommender):
         self._set_prior(history)
         self.fitted.update(
             {
+                "decay": decay,
                 "l2": l2,
                 "l2_factor": l2,
                 "l2_generation": self._l2_generation,
@@ -221,32 +282,22 @@ class LinearNextRecommender(EASERecommender):
             }
         )
         log.info(
-            "linear_next fitted on %d purchases of %d customers, %d of %d products, l2 %.3g, in %.1fs",
+            "linear_next fitted on %d purchases of %d customers, %d of %d products, decay %.2f, l2 %.3g, "
+            "in %.1fs",
             len(examples),
             history.n_customers,
             len(kept),
             n_products,
+            decay,
             l2,
             time.perf_counter() - started,
         )
-
-    def _choose(self, history: History, examples: Examples, kept: np.ndarray) -> float:
-        """The λ of L2_GRID with the best validation NDCG@10 (see `best_on_validation`), for
-        a B fitted without the held-out purchases."""
-        split = hold_out_latest(examples, history, SEED)
-        if len(split.validation) == 0:
-            return L2_GRID[len(L2_GRID) // 2]
-        seen = without(history.weights, split.validation.owner, split.validation.targets)
-        system, target = next_system(seen, split.train, kept, self.alpha, self.decay)
-        l2, _, scores = best_on_validation(system, target, split, kept, self.decay, len(self.products))
-        self.fitted["validation_ndcg"] = {f"{k:.6g}": round(v, 6) for k, v in scores.items()}
-        return l2
 
     def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._popular_order is None:
             self._popular_order = np.argsort(-self._prior, kind="stable")
         items, strength = recent_products(batch, self.max_history)
-        inputs = decayed_inputs(items, strength, self.decay, len(self.products))
+        inputs = decayed_inputs(items, strength, self.fitted_decay, len(self.products))
         return sparse_top_k(inputs @ self.similarity, k, exclude=batch.purchased, fill=self._popular_order)
 
     def similar_products(self, k: int) -> pd.DataFrame:

@@ -58,12 +58,17 @@ from include.models.recommender.base import (
     top_k_dense,
     top_neighbours,
 )
-from include.models.recommender.ease import EASE_MAX_PRODUCTS, most_interacted, strongest
+from include.models.recommender.ease import (
+    EASE_MAX_PRODUCTS,
+    EASE_VALIDATION_DAYS,
+    most_interacted,
+    strongest,
+)
 from include.models.recommender.linear_next import (
     ALPHA,
-    DECAY,
+    DECAY_GRID,
     L2_GRID,
-    best_on_validation,
+    choose_on_time_split,
     next_system,
     solve,
     without,
@@ -142,6 +147,7 @@ class TFNextItemRecommender(Recommender):
         seed: int = SEED,
         max_products: int = EASE_MAX_PRODUCTS,
         seed_l2: float = 0.0,
+        validation_days: int = EASE_VALIDATION_DAYS,
         max_steps: int = MAX_STEPS,
         warm_steps: int = WARM_STEPS,
         cold_every: int = COLD_EVERY,
@@ -162,6 +168,7 @@ class TFNextItemRecommender(Recommender):
         self.seed_l2 = float(seed_l2)  # 0: choose the seed's λ on the validation split
         if self.seed_l2 < 0 or self.max_products < 2:
             raise ValueError("tf_next_item needs seed_l2 >= 0 and max_products >= 2")
+        self.validation_days = int(validation_days)
         self.max_steps = int(max_steps)
         self.warm_steps = int(warm_steps)
         self.cold_every = int(cold_every)
@@ -198,7 +205,7 @@ class TFNextItemRecommender(Recommender):
             start = self._warm_arrays(self._previous, history.weights)
             budget = self.warm_steps
         else:
-            start = self._cold_arrays(tf, history, split)
+            start = self._cold_arrays(tf, interactions, as_of, history, split)
             budget = self.max_steps
         variables = {key: tf.Variable(value) for key, value in start.items()}
         rng = np.random.default_rng(self.seed)
@@ -280,16 +287,18 @@ class TFNextItemRecommender(Recommender):
             time.perf_counter() - started,
         )
 
-    def _cold_arrays(self, tf: Any, history: History, split: Split) -> dict[str, np.ndarray]:
+    def _cold_arrays(
+        self, tf: Any, interactions: pd.DataFrame, as_of: pd.Timestamp, history: History, split: Split
+    ) -> dict[str, np.ndarray]:
         """Starting weights from scratch: the linear seed, fitted without the held-out
         purchases (or validation would see its answers), each position weighted as the seed
         weighs it."""
         n_products = len(self.products)
-        _, table = self._seed(history.weights, split)
+        decay, table = self._seed(interactions, as_of, history.weights, split)
         start = {
             "table": table,
-            # softplus(position) = DECAY^p, the seed's weight of the p-th latest product.
-            "position": np.log(np.expm1(DECAY ** np.arange(self.max_history, dtype=np.float64))).astype(
+            # softplus(position) = decay^p, the seed's weight of the p-th latest product.
+            "position": np.log(np.expm1(decay ** np.arange(self.max_history, dtype=np.float64))).astype(
                 np.float32
             ),
             "bias": np.zeros(n_products, np.float32),
@@ -370,13 +379,15 @@ class TFNextItemRecommender(Recommender):
             "scale": np.float32(arrays["scale"]),
         }
 
-    def _seed(self, weights: sp.csr_matrix, split: Split) -> tuple[np.ndarray, np.ndarray]:
+    def _seed(
+        self, interactions: pd.DataFrame, as_of: pd.Timestamp, weights: sp.csr_matrix, split: Split
+    ) -> tuple[float, np.ndarray]:
         """The product -> product table training starts from: per product, itself and its
         strongest weights of the linear next-purchase model (`linear_next`), fitted without
         the held-out purchases; products beyond the `max_products` most interacted-with get
-        their cosine neighbours at weight 0. λ is `seed_l2`, or the one of the linear model's
-        grid that ranks the held-out purchases best. Returns (neighbour indices, weights
-        scaled so that the 99th percentile magnitude is 1)."""
+        their cosine neighbours at weight 0. The decay and λ are chosen as `linear_next`
+        chooses them, on a time split inside the training window (λ is `seed_l2` when given).
+        Returns (the decay, weights scaled so that the 99th percentile magnitude is 1)."""
         seen = without(weights, split.validation.owner, split.validation.targets)
         n_products = len(self.products)
         width = min(max(self.neighbours - 1, 1), max(n_products - 1, 0))
@@ -389,14 +400,22 @@ class TFNextItemRecommender(Recommender):
             idx, _ = cosine_neighbours(_binary(seen), width, rest)
             neighbour_idx[rest, 1 : 1 + idx.shape[1]] = idx
         self._weights = {"neighbour_idx": neighbour_idx}
+        decay = DECAY_GRID[len(DECAY_GRID) // 2]
         if len(kept) < 2:
-            return neighbour_idx, table
-        system, target = next_system(seen, split.train, kept, ALPHA, DECAY)
-        if self.seed_l2 or len(split.validation) == 0:
-            l2 = self.seed_l2 or L2_GRID[len(L2_GRID) // 2]
-            linear = solve(system, target, l2)
-        else:
-            l2, linear, _ = best_on_validation(system, target, split, kept, DECAY, n_products)
+            return decay, table
+        decay, l2, _ = choose_on_time_split(
+            interactions,
+            as_of,
+            self.products[kept],
+            alpha=ALPHA,
+            l2s=(self.seed_l2,) if self.seed_l2 else L2_GRID,
+            validation_days=self.validation_days,
+            half_life_days=self.half_life_days,
+            max_history=self.max_history,
+            max_per_customer=self.max_examples_per_customer,
+        )
+        system, target = next_system(seen, split.train, kept, ALPHA, decay)
+        linear = solve(system, target, l2)
         del system, target
         # The product itself keeps slot 0 (a view is often followed by its purchase).
         table[kept, 0] = np.diag(linear)
@@ -407,9 +426,14 @@ class TFNextItemRecommender(Recommender):
         neighbour_idx[kept, 1 : 1 + n_kept] = kept[idx]
         table[kept, 1 : 1 + n_kept] = values
         magnitude = np.quantile(np.abs(table[table != 0]), 0.99) if np.any(table) else 1.0
-        self.fitted.update({"seed_l2": l2, "modelled_products": len(kept)})
-        log.info("tf_next_item seed: the linear next-purchase model over %d products, l2 %.4g", len(kept), l2)
-        return neighbour_idx, (table / magnitude).astype(np.float32)
+        self.fitted.update({"seed_decay": decay, "seed_l2": l2, "modelled_products": len(kept)})
+        log.info(
+            "tf_next_item seed: the linear next-purchase model over %d products, decay %.2f, l2 %.4g",
+            len(kept),
+            decay,
+            l2,
+        )
+        return decay, (table / magnitude).astype(np.float32)
 
     def _seed_scale(self, tf: Any, variables: Mapping, examples: tuple, targets: np.ndarray) -> np.float32:
         """The softmax temperature of `SEED_SCALES` with the lowest loss of the seed on a sample

@@ -105,25 +105,31 @@ def test_the_latest_products_count_most() -> None:
 def test_decay_and_l2_are_chosen_on_the_validation_split_and_reused_by_the_refit() -> None:
     history, _ = planted_shop()
     as_of = history["last_at"].max()
-    model = LinearNextRecommender(validation_days=10).fit(history, as_of=as_of)
+    model = LinearNextRecommender(decay=0.0, validation_days=10).fit(history, as_of=as_of)
     grid = model.fitted["validation_ndcg"]
     # λ at the middle decay (3), then the two other decays at the best λ.
     assert len(grid) == 5 and all(0 <= v <= 1 for v in grid.values())
     assert grid[f"{model.fitted['decay']:g}/{model.fitted['l2']:g}"] == max(grid.values())
-    refit = LinearNextRecommender(validation_days=10)
+    refit = LinearNextRecommender(decay=0.0, validation_days=10)
     refit.tune_like(model.fitted)
     refit.fit(history, as_of=as_of)
     assert (refit.fitted["decay"], refit.fitted["l2"]) == (model.fitted["decay"], model.fitted["l2"])
     assert refit.fitted["l2_from"] == "evaluated candidate" and "validation_ndcg" not in refit.fitted
     given = LinearNextRecommender(l2=7.5, decay=0.5).fit(history)
     assert (given.fitted["l2"], given.fitted["decay"]) == (7.5, 0.5) and "validation_ndcg" not in given.fitted
+    default = LinearNextRecommender(validation_days=10).fit(history, as_of=as_of)
+    assert default.fitted["decay"] == 0.9 and set(default.fitted["validation_ndcg"]) == {
+        "0.9/1.5",
+        "0.9/6",
+        "0.9/24",
+    }
 
 
 def test_a_saved_model_scores_with_the_decay_it_chose(tmp_path) -> None:
     from include.models.catalogue import load_model
 
     history, _ = planted_shop()
-    model = LinearNextRecommender(validation_days=10).fit(history)
+    model = LinearNextRecommender(decay=0.0, validation_days=10).fit(history)
     model.save(tmp_path / "model")
     loaded = load_model(tmp_path / "model")
     customers = history["customer_id"].unique()[:50]

@@ -262,9 +262,16 @@ def time_split(
     *,
     validation_days: int,
     half_life_days: float,
+    late_views: bool = True,
 ) -> TimeSplit | None:
     """The purchases of the last `validation_days` before `as_of`, to be predicted from the
-    interactions before them (None when no customer can be judged)."""
+    interactions before them (None when no customer can be judged).
+
+    A pair bought after the cut is one row, dated at the purchase: whether its views came
+    before the cut or in the purchase's own session is not known. With `late_views` its other
+    interactions stay in the history (dated at the cut), as a product viewed before the
+    holdout does; a model that scores a viewed product by itself must leave them out
+    (`late_views=False`), or the validation would show it the answer."""
     cut = pd.Timestamp(as_of) - pd.Timedelta(days=validation_days)
     last_at = pd.to_datetime(interactions["last_at"])
     late = (last_at >= cut).to_numpy()
@@ -275,7 +282,10 @@ def time_split(
     earlier = targets.assign(
         weight=targets["weight"] - PURCHASE_WEIGHT * targets["purchases"], purchases=0, last_at=cut
     )
-    before = pd.concat([interactions[~late], earlier[earlier["weight"] > 0]], ignore_index=True)
+    before = pd.concat(
+        [interactions[~late], earlier[earlier["weight"] > 0] if late_views else earlier.iloc[:0]],
+        ignore_index=True,
+    )
     seen = build_history(before, products, half_life_days=half_life_days, as_of=cut)
     customers = np.intersect1d(seen.customer_ids, targets["customer_id"].to_numpy(np.int64))
     if len(customers) == 0 or seen.weights.nnz == 0:

@@ -16,14 +16,14 @@ Unlike EASE, the diagonal is not forced to zero: a product viewed and not bought
 bought later, and B[i, i] learns how often (products already bought are never recommended).
 It is the linear item-to-item model for sessions of Choi et al. (SLIST, WSDM 2021), here over
 customers' histories. A customer is scored as z B, with z their latest products weighted as
-in training; products the customer bought are never recommended, but one they only viewed may
-be (and B learns that a view is often followed by the purchase).
+in training.
 
-λ is chosen on a validation split inside the training window (the latest purchase of a sample
-of customers, held out of X, Z and Y), as a multiple of 1 (both parts are scaled to a unit
-mean diagonal); α and the decay are parameters. Like EASE it models at most `max_products`
-products (the most interacted-with), solves by Cholesky in float32 and keeps the `neighbours`
-largest weights per product; a refit or the next night reuses the chosen λ.
+λ is chosen on a time split inside the training window (the purchases of its last
+`validation_days`, predicted from the products before them by a B fitted on the interactions
+before them, as the DAG's holdout judges); the decay is a parameter (see DECAY) and α too.
+Like EASE it models at most `max_products` products (the most interacted-with), solves by
+Cholesky in float32 and keeps the `neighbours` largest weights per product; a refit or the
+next night reuses the chosen λ.
 """
 
 from __future__ import annotations
@@ -56,10 +56,13 @@ log = logging.getLogger(__name__)
 
 # The latest products that describe a customer.
 MAX_HISTORY = 50
-# The weight of each step back (decay^p), and λ (both parts have a unit mean diagonal): tried
-# on the validation split when not given, λ at the middle decay first, then the other decays
-# at the best λ (five solves, not nine).
-DECAY_GRID = (0.7, 0.85, 0.95)
+# The weight of each step back (decay^p). The validation split cannot judge it fairly (it
+# must leave out the views of the products bought after its cut, which a long memory would
+# use), so it is a parameter: 0.9 ranks within 3% of the best decay both on Beauty (where 0.7
+# to 0.85 is best) and on the simulated shop (0.97); 0 chooses from DECAY_GRID anyway.
+DECAY = 0.9
+DECAY_GRID = (0.7, 0.9, 0.97)
+# λ tried on the validation split when not given (both parts have a unit mean diagonal).
 L2_GRID = (1.5, 6.0, 24.0)
 # Share of the item-to-item part (X) against the next-purchase part (Z -> Y).
 ALPHA = 0.3
@@ -147,7 +150,12 @@ def choose_on_time_split(
     customer can be judged."""
     fallback = decays[len(decays) // 2], l2s[len(l2s) // 2], {}
     split = time_split(
-        interactions, as_of, products, validation_days=validation_days, half_life_days=half_life_days
+        interactions,
+        as_of,
+        products,
+        validation_days=validation_days,
+        half_life_days=half_life_days,
+        late_views=False,  # B scores a viewed product by itself
     )
     if split is None:
         return fallback
@@ -189,7 +197,7 @@ class LinearNextRecommender(EASERecommender):
     def __init__(
         self,
         l2: float = 0.0,
-        decay: float = 0.0,
+        decay: float = DECAY,
         alpha: float = ALPHA,
         max_history: int = MAX_HISTORY,
         max_examples_per_customer: int = MAX_EXAMPLES_PER_CUSTOMER,
@@ -207,7 +215,7 @@ class LinearNextRecommender(EASERecommender):
             half_life_days=half_life_days,
             search_every=search_every,
         )
-        self.decay = float(decay)  # 0: choose on the validation split, as λ
+        self.decay = float(decay)  # 0: choose from DECAY_GRID on the validation split
         self.alpha = float(alpha)
         self.max_history = int(max_history)
         self.max_examples_per_customer = int(max_examples_per_customer)

@@ -15,7 +15,8 @@ strongest linear weights), so T[a, b] and T[b, a] part ways when one is bought a
 e(·), f(·) are low-rank embeddings for what the table cannot reach.
 
 Training starts from the linear solution (fitted without the validation purchases, λ chosen
-on them), positions weighted as it weighs them (decay^p), the low-rank term silent and the
+as `linear_next` chooses it), positions weighted as it weighs them (decay^p), the low-rank
+term silent and the
 softmax temperature of least loss; so before the first step the model already ranks as the
 linear model does, up to the neighbours it keeps. It is then trained with a full softmax to
 predict each purchase from what the customer did before the day of it (as the holdout asks:
@@ -66,7 +67,7 @@ from include.models.recommender.ease import (
 )
 from include.models.recommender.linear_next import (
     ALPHA,
-    DECAY_GRID,
+    DECAY,
     L2_GRID,
     choose_on_time_split,
     next_system,
@@ -400,14 +401,14 @@ class TFNextItemRecommender(Recommender):
             idx, _ = cosine_neighbours(_binary(seen), width, rest)
             neighbour_idx[rest, 1 : 1 + idx.shape[1]] = idx
         self._weights = {"neighbour_idx": neighbour_idx}
-        decay = DECAY_GRID[len(DECAY_GRID) // 2]
         if len(kept) < 2:
-            return decay, table
+            return DECAY, table
         decay, l2, _ = choose_on_time_split(
             interactions,
             as_of,
             self.products[kept],
             alpha=ALPHA,
+            decays=(DECAY,),
             l2s=(self.seed_l2,) if self.seed_l2 else L2_GRID,
             validation_days=self.validation_days,
             half_life_days=self.half_life_days,

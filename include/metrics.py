@@ -16,6 +16,7 @@ import numpy.typing as npt
 __all__ = [
     "RankedLabels",
     "average_precision",
+    "random_average_precision",
     "ndcg_at_k",
     "ndcg_values",
     "precision_at_budget",
@@ -176,6 +177,22 @@ def average_precision(
         ValueError: on empty or malformed input, or when there is no positive label.
     """
     return RankedLabels(y_true, scores).average_precision(sample_weight)
+
+
+def random_average_precision(positives: float, total: float) -> float:
+    """The expected average precision of a ranking at random of `total` rows, `positives` of
+    them positive: (P−1)/(N−1) + (1 − (P−1)/(N−1)) · H_N / N, H_N the N-th harmonic number.
+
+    A positive at rank r has on average 1 + (P−1)(r−1)/(N−1) positives at or above it, and
+    r is uniform. It exceeds the share of positives P/N, by far when positives are few: 13
+    in 1,000 give 0.019, not 0.013 (one in N gives H_N/N). 0 without a positive."""
+    if positives <= 0 or total <= 0:
+        return 0.0
+    if total <= 1:
+        return 1.0
+    others = (positives - 1) / (total - 1)
+    harmonic = float(np.sum(1.0 / np.arange(1, int(round(total)) + 1)))
+    return float(others + (1 - others) * harmonic / total)
 
 
 def roc_auc(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:

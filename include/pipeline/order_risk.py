@@ -345,12 +345,16 @@ class RiskLifecycle(Lifecycle):
         return HoldoutResult(risk_metrics(holdout.y, scores, holdout.review_budget), ranked.average_precision)
 
     def floor(self, holdout: RiskHoldout, results: Mapping[str, HoldoutResult]) -> HoldoutResult:
-        # The PR-AUC of a random ranking is the share of frauds: its expected value is the base rate.
+        # The PR-AUC (average precision) a ranking at random gets on average: above the share of
+        # frauds when they are few (metrics.random_average_precision), so a model must beat
+        # that, not the share, to show skill.
+        from include.metrics import random_average_precision
+
         labels = holdout.y.astype(np.float64)
         base_rate = float(labels.mean())
         return HoldoutResult(
-            {"pr_auc": base_rate, "base_rate": base_rate},
-            lambda counts: float(counts @ labels / counts.sum()),
+            {"pr_auc": random_average_precision(labels.sum(), len(labels)), "base_rate": base_rate},
+            lambda counts: random_average_precision(float(counts @ labels), float(counts.sum())),
         )
 
     def serving_settings(

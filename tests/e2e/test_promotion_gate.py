@@ -16,7 +16,7 @@ from tests.helpers import read_sql as _read
 
 pytestmark = pytest.mark.e2e
 
-RECS_CONF = {"as_of": AS_OF.date().isoformat(), "candidates": ["popularity", "item_knn"]}
+RECS_CONF = {"as_of": AS_OF.date().isoformat(), "candidates": ["popularity", "ease"]}
 
 
 def test_a_random_recommender_never_serves_and_the_refit_champion_keeps_serving(
@@ -26,7 +26,7 @@ def test_a_random_recommender_never_serves_and_the_refit_champion_keeps_serving(
     champion = registry.current_champion("recommender")
     models = registry.history("recommender").set_index("model_version")
     promoted = models[models["decision"] == "promoted"]
-    assert promoted["candidate"].tolist() == ["item_knn"]
+    assert promoted["candidate"].tolist() == ["ease"]
     # The serving model is a refit on the whole window, linked to the candidate it came from.
     assert champion.model_version.endswith("-refit")
     assert models.loc[champion.model_version, "role"] == "refit"
@@ -62,18 +62,20 @@ def test_a_random_recommender_never_serves_and_the_refit_champion_keeps_serving(
     )
     refreshed = registry.current_champion("recommender")
     runs = registry.history("recommender").set_index("model_version")
-    assert runs.loc[refreshed.evaluated_version, "decision"] == "refreshed"
-    assert runs.loc[refreshed.evaluated_version, "decision_reason"].startswith(
-        "item_knn refreshed on newer data"
-    )
-    assert refreshed.model_version != champion.model_version and refreshed.candidate == "item_knn"
+    assert runs.loc[refreshed.evaluated_version, "decision"] == "refreshed", runs[
+        ["candidate", "decision", "decision_reason"]
+    ].to_string()
+    assert runs.loc[refreshed.evaluated_version, "decision_reason"].startswith("ease refreshed on newer data")
+    assert refreshed.model_version != champion.model_version and refreshed.candidate == "ease"
 
 
 def test_with_no_champion_and_no_skill_nothing_is_published(passed_tiny_shop: str) -> None:
     dag_run = run_dag("order_risk", logical_date=AS_OF, conf={**RISK_CONF, "candidates": ["random"]})
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
     assert states["evaluate_candidates"] == "success"
-    assert states["serve_model"] == "skipped"
+    assert states["serve_model"] == "skipped", registry.history("order_risk")[
+        ["candidate", "decision_reason"]
+    ].to_string()
     assert states["publish_order_risk_scores"] == "skipped"
     assert registry.current_champion("order_risk") is None
     assert publish.list_versions("order_risk_scores").empty

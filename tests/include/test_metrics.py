@@ -286,3 +286,21 @@ def test_reliability_table_and_calibration_error_by_hand() -> None:
     ]
     assert calibration_error(table) == pytest.approx((0.05 + 0.15 + 0.2) / 3)
     assert len(reliability_table(y, p, bins=20)) == 6
+
+
+def test_random_average_precision_matches_hand_computed_cases_and_random_rankings() -> None:
+    from include.metrics import average_precision, random_average_precision
+
+    # One positive among N: AP = 1/r, r uniform: H_N / N. Among 4: (1 + 1/2 + 1/3 + 1/4) / 4.
+    assert random_average_precision(1, 4) == pytest.approx(25 / 48)
+    # Every row positive: AP = 1.
+    assert random_average_precision(5, 5) == pytest.approx(1.0)
+    assert random_average_precision(0, 10) == 0.0
+    # Against many random rankings of 13 frauds in 1,000 orders: far above the share 0.013.
+    rng = np.random.default_rng(0)
+    labels = np.zeros(1000)
+    labels[:13] = 1
+    observed = np.mean([average_precision(labels, rng.random(1000)) for _ in range(4000)])
+    expected = random_average_precision(13, 1000)
+    assert expected == pytest.approx(observed, rel=0.03)
+    assert expected > 1.4 * 0.013

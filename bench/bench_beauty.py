@@ -103,7 +103,9 @@ def run_candidate(name: str, params: dict, interactions, tests) -> dict[str, flo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/bench_beauty.py")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--candidates", nargs="*", default=["popularity", "item_knn", "ease", "tf_next_item"])
+    parser.add_argument(
+        "--candidates", nargs="*", default=["popularity", "item_knn", "ease", "linear_next", "tf_next_item"]
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

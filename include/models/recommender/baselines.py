@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 KNN_NEIGHBOURS = 1000
 # Co-purchased products kept per product by popularity (its similar products).
 POPULARITY_NEIGHBOURS = 100
-# Purchases whose interaction is at most this many days older than the newest one count as recent.
+# Purchases whose interaction is at most this many days before as_of count as recent.
 POPULARITY_RECENT_DAYS = 28
 # Seed of the random ranking.
 RANDOM_SEED = 7

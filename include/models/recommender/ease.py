@@ -270,8 +270,8 @@ def time_split(
     A pair bought after the cut is one row, dated at the purchase: whether its views came
     before the cut or in the purchase's own session is not known. With `late_views` its other
     interactions stay in the history (dated at the cut), as a product viewed before the
-    holdout does; a model that scores a viewed product by itself must leave them out
-    (`late_views=False`), or the validation would show it the answer."""
+    holdout does; without (`late_views=False`), the views of the purchase's own session,
+    which come after the cut, cannot point to it."""
     cut = pd.Timestamp(as_of) - pd.Timedelta(days=validation_days)
     last_at = pd.to_datetime(interactions["last_at"])
     late = (last_at >= cut).to_numpy()

@@ -164,7 +164,7 @@ def choose_on_time_split(
         products,
         validation_days=validation_days,
         half_life_days=half_life_days,
-        late_views=False,  # B scores a viewed product by itself
+        late_views=False,  # the same session's views, after the cut, point to the purchase
     )
     if split is None:
         return fallback

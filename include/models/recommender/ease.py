@@ -53,20 +53,25 @@ EASE_SEED = 11
 EASE_SEARCH_EVERY = 7
 
 
-def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
-    """B = I - P diag(1/diag(P)) with P = (gram + l2 I)⁻¹ and a zero diagonal (float32)."""
+def regularised_inverse(gram: np.ndarray, l2: float) -> np.ndarray:
+    """(gram + l2 I)⁻¹ by Cholesky, in float32 (`gram` is left as it is)."""
     from scipy.linalg import lapack
 
     system = np.array(gram, dtype=np.float32, copy=True)
     system[np.diag_indices_from(system)] += np.float32(l2)
     factor, info = lapack.spotrf(system, lower=False, overwrite_a=True)
     if info != 0:
-        raise np.linalg.LinAlgError(f"XᵀX + {l2} I is not positive definite (potrf info {info})")
+        raise np.linalg.LinAlgError(f"the Gram matrix + {l2} I is not positive definite (potrf info {info})")
     inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"inverting the Cholesky factor failed (potri info {info})")
+    return _symmetric_from_upper(inverse)
+
+
+def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+    """B = I - P diag(1/diag(P)) with P = (gram + l2 I)⁻¹ and a zero diagonal (float32)."""
     # In place from here: at 8,000 products every copy of the matrix is 256 MB.
-    weights = _symmetric_from_upper(inverse)
+    weights = regularised_inverse(gram, l2)
     weights /= -np.diag(weights).copy()[None, :]
     np.fill_diagonal(weights, 0.0)
     return weights

@@ -47,8 +47,8 @@ from include.models.recommender.ease import (
     EASE_VALIDATION_DAYS,
     EASERecommender,
     _mean_ndcg,
-    _symmetric_from_upper,
     most_interacted,
+    regularised_inverse,
     strongest,
     time_split,
 )
@@ -77,17 +77,7 @@ VALIDATION_K = 10
 def solve(system: np.ndarray, target: np.ndarray, l2: float) -> np.ndarray:
     """B = P target − P diag(γ), P = (system + l2 I)⁻¹, with γ_j = (P target)_jj / P_jj so that
     diag(B) = 0 (EASE's constraint, solved the same way); float32, the arguments unchanged."""
-    from scipy.linalg import lapack
-
-    matrix = np.array(system, dtype=np.float32, copy=True)
-    matrix[np.diag_indices_from(matrix)] += np.float32(l2)
-    factor, info = lapack.spotrf(matrix, lower=False, overwrite_a=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"the system + {l2} I is not positive definite (potrf info {info})")
-    inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"inverting the Cholesky factor failed (potri info {info})")
-    inverse = _symmetric_from_upper(inverse)
+    inverse = regularised_inverse(system, l2)
     weights = inverse @ np.asarray(target, dtype=np.float32)
     weights -= inverse * (np.diag(weights) / np.diag(inverse))[None, :]
     np.fill_diagonal(weights, 0.0)

@@ -7,9 +7,10 @@ can also be triggered by hand with the parameters below.
 1. **extract_interactions**: SQL aggregates events into (customer, product) strengths; the last
    `holdout_days` before the run's end are held out. Staged as Parquet, XCom carries paths.
 2. **train_candidate** (one mapped task per candidate in `candidates`): popularity (always: it
-   is the skill floor), item-kNN, EASE (a closed-form linear item-to-item model) and a
-   TensorFlow model that predicts the next purchase from the customer's latest products, in
-   order. `half_life_days` fades older interactions for every candidate.
+   is the skill floor), item-kNN, EASE (a closed-form linear item-to-item model),
+   `linear_next` (the next purchase in closed form, from the customer's latest products, the
+   newest weighing most) and a TensorFlow model that starts from it and learns under the
+   ranking's own loss. `half_life_days` fades older interactions for every candidate.
 3. **evaluate_candidates**: NDCG@K (and Recall@K) on the same holdout customers for every
    candidate and the current champion, each with a bootstrap interval. A candidate is promoted
    only if it beats popularity and the champion (by `min_gain`) beyond noise. Everything is

@@ -744,7 +744,7 @@ def test_popularity_neighbours_are_co_purchases_then_popularity(shop) -> None:
     assert (co_purchased < 15).any() and (co_purchased > 15).any(), "both cases occur"
 
 
-@pytest.mark.parametrize("name", ["item_knn", "ease"])
+@pytest.mark.parametrize("name", ["item_knn", "ease", "linear_next"])
 def test_neighbour_scoring_ranks_as_the_plain_dense_computation(name, shop) -> None:
     """The in-place float32 scoring ranks as the plain float64 formula does: positive scores
     first, by score, then every other product by popularity, never a purchased product."""
@@ -758,7 +758,7 @@ def test_neighbour_scoring_ranks_as_the_plain_dense_computation(name, shop) -> N
     batch = build_history(history, model.products, customers)
     indices, scores = model._top_k(batch, K)
 
-    raw = (model._input(batch.weights) @ model.similarity.astype(np.float64)).toarray()
+    raw = (model._input(batch) @ model.similarity.astype(np.float64)).toarray()
     keys = np.where(raw > 0, raw, model._prior)
     keys[batch.purchased.toarray()] = -np.inf
     chosen = np.take_along_axis(keys, indices, axis=1)

@@ -183,7 +183,7 @@ class NeighbourRecommender(ArrayRecommender):
     the sum over their history of (input weight) x (weight from that history product); products
     no history product points to are ranked after all others by popularity, with score 0.
     Subclasses fill `_neighbour_idx` / `_neighbour_score` (-inf marks an empty slot) in `_fit`
-    and may transform the history weights (`_input`).
+    and may turn the customers' histories into the inputs the weights apply to (`_input`).
     """
 
     _ARRAYS: ClassVar[tuple[str, ...]] = ("products", "neighbour_idx", "neighbour_score", "prior")
@@ -197,9 +197,10 @@ class NeighbourRecommender(ArrayRecommender):
         self._similarity: sp.csr_matrix | None = None
         self._popular_order: np.ndarray | None = None  # product indices by the prior, best first
 
-    def _input(self, weights: sp.csr_matrix) -> sp.csr_matrix:
-        """The history weights the neighbour weights apply to (as given, by default)."""
-        return weights
+    def _input(self, batch: History) -> sp.csr_matrix:
+        """What the neighbour weights apply to, customers x products: the history weights as
+        given, by default."""
+        return batch.weights
 
     def _set_prior(self, history: History) -> None:
         n_products = len(self.products)
@@ -228,7 +229,7 @@ class NeighbourRecommender(ArrayRecommender):
         # work follows the products the history points to, not the whole catalogue.
         if self._popular_order is None:
             self._popular_order = np.argsort(-self._prior, kind="stable")
-        scores = self._input(batch.weights).astype(np.float32) @ self.similarity
+        scores = self._input(batch).astype(np.float32) @ self.similarity
         return sparse_top_k(scores, k, exclude=batch.purchased, fill=self._popular_order)
 
     def similar_products(self, k: int) -> pd.DataFrame:

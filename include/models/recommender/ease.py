@@ -160,14 +160,14 @@ class EASERecommender(NeighbourRecommender):
         self._l2_factor, self._l2_from, self._l2_generation = float(factor), "previous version", generation
         return True
 
-    def _input(self, weights: sp.csr_matrix) -> sp.csr_matrix:
-        return weights.log1p()
+    def _input(self, batch: History) -> sp.csr_matrix:
+        return batch.weights.log1p()
 
     def _fit(self, interactions: pd.DataFrame, history: History, as_of: pd.Timestamp) -> None:
         started = time.perf_counter()
         n_products = len(self.products)
         kept = most_interacted(history.weights, self.products, self.max_products)
-        matrix = self._input(history.weights)[:, kept].astype(np.float32)  # solved in float32
+        matrix = self._input(history)[:, kept].astype(np.float32)  # solved in float32
         gram = (matrix.T @ matrix).toarray()
         scale = float(np.mean(np.diag(gram))) or 1.0
         if self.l2:

@@ -39,7 +39,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from include.models.base import Model
-from include.models.recommender.base import History, sparse_top_k, top_k_dense
+from include.models.recommender.base import History, top_k_dense
 from include.models.recommender.ease import (
     EASE_MAX_PRODUCTS,
     EASE_NEIGHBOURS,
@@ -300,22 +300,7 @@ class LinearNextRecommender(EASERecommender):
             time.perf_counter() - started,
         )
 
-    def _top_k(self, batch: History, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._popular_order is None:
-            self._popular_order = np.argsort(-self._prior, kind="stable")
+    def _input(self, batch: History) -> sp.csr_matrix:
+        """The customers' latest products, the p-th latest weighted decay^p, as in training."""
         items, strength = recent_products(batch, self.max_history)
-        inputs = decayed_inputs(items, strength, self.fitted_decay, len(self.products))
-        return sparse_top_k(inputs @ self.similarity, k, exclude=batch.purchased, fill=self._popular_order)
-
-    def similar_products(self, k: int) -> pd.DataFrame:
-        """The products most often bought after each (its largest positive weights, itself
-        left out)."""
-        rows = np.arange(len(self.products))[:, None]
-        self_weight = self._neighbour_idx == rows
-        positive = np.where((self._neighbour_score > 0) & ~self_weight, self._neighbour_score, -np.inf)
-        order = np.argsort(-positive, axis=1, kind="stable")
-        return self._similar_from(
-            np.take_along_axis(self._neighbour_idx, order, axis=1),
-            np.take_along_axis(positive, order, axis=1),
-            k,
-        )
+        return decayed_inputs(items, strength, self.fitted_decay, len(self.products))

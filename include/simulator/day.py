@@ -386,12 +386,11 @@ class _Shop:
         links = p["links"][lead]  # a refill is the first and only link
         which = np.floor(rng.random(n) * (links >= 0).sum(axis=1)).astype(np.int64)
         second = _times_of_day(rng, n)
-        keep = comes_back
         return _Plans(
-            day=(day + delay)[keep],
-            customer=legit.customer[slots.session[bought]][keep],
-            product=links[np.arange(n), which][keep],
-            second=second[keep],
+            day=(day + delay)[comes_back],
+            customer=legit.customer[slots.session[bought]][comes_back],
+            product=links[np.arange(n), which][comes_back],
+            second=second[comes_back],
         )
 
     def _follow_ups(self, day: int, plans: _Plans) -> tuple[_Sessions, _Slots]:

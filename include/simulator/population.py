@@ -255,9 +255,10 @@ def _drift(rng: np.random.Generator, cat: _Catalogue, n: int) -> dict[str, np.nd
     }
 
 
-def _links(seed: int, products: dict[str, np.ndarray]) -> np.ndarray:
+def _links(seed: int, products: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """What each product brings: (product, ACCESSORIES_PER_DEVICE) indices of its accessories
-    (a device) or its refill pack in the first column (a consumable), -1 elsewhere.
+    (a device) or its refill pack in the first column (a consumable), -1 elsewhere; and the
+    kind of each product's follow-up (_FOLLOW_ACCESSORY, _FOLLOW_REFILL or _FOLLOW_NONE).
 
     A device's accessories are drawn by popularity from cheaper products of its accessory
     category listed by the end of its own listing day; a consumable's refill from the packs of
@@ -269,6 +270,7 @@ def _links(seed: int, products: dict[str, np.ndarray]) -> np.ndarray:
     consumable = np.isin(products["category"], [names.index(name) for name in CONSUMABLE_CATEGORIES])
     n = len(products["day"])
     links = np.full((n, ACCESSORIES_PER_DEVICE), -1, dtype=np.int64)
+    kind = np.full(n, _FOLLOW_NONE, dtype=np.int8)
     category, brand, price = products["category"], products["brand"], products["price"]
     weight = np.exp(products["log_popularity"])
     days = np.unique(products["day"])
@@ -298,23 +300,8 @@ def _links(seed: int, products: dict[str, np.ndarray]) -> np.ndarray:
                     pool, size=min(k, len(pool)), replace=False, p=weight[pool] / weight[pool].sum()
                 )
                 links[product, : len(chosen)] = chosen
-    return links
-
-
-def follow_up_kind(products: dict[str, np.ndarray]) -> np.ndarray:
-    """_FOLLOW_ACCESSORY for devices, _FOLLOW_REFILL for consumables, else _FOLLOW_NONE."""
-    names = [c[0] for c in CATEGORIES]
-    devices = [names.index(device) for device, _ in ACCESSORY_CATEGORIES]
-    consumables = [names.index(name) for name in CONSUMABLE_CATEGORIES]
-    has_link = products["links"][:, 0] >= 0
-    return np.select(
-        [
-            np.isin(products["category"], devices) & has_link,
-            np.isin(products["category"], consumables) & has_link,
-        ],
-        [_FOLLOW_ACCESSORY, _FOLLOW_REFILL],
-        _FOLLOW_NONE,
-    ).astype(np.int8)
+                kind[product] = _FOLLOW_ACCESSORY if c in accessory_of else _FOLLOW_REFILL
+    return links, kind
 
 
 def _population(preset: ShopPreset, seed: int, cat: _Catalogue, start_s: int, last_day: int) -> _Population:
@@ -330,8 +317,7 @@ def _population(preset: ShopPreset, seed: int, cat: _Catalogue, start_s: int, la
         legit_devices = customers["device1"][~customers["fraud"]]
         devices = np.concatenate([devices, legit_devices])
     products = {k: np.concatenate([p[k] for p in product_parts]) for k in product_parts[0]}
-    products["links"] = _links(seed, products)
-    products["follow_up"] = follow_up_kind(products)
+    products["links"], products["follow_up"] = _links(seed, products)
     return _Population(
         customers={k: np.concatenate([p[k] for p in customer_parts]) for k in customer_parts[0]},
         products=products,

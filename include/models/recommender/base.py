@@ -104,11 +104,15 @@ class History:
 
     def rows(self, start: int, stop: int) -> History:
         """The histories of rows [start, stop)."""
+        return self.take(slice(start, stop))
+
+    def take(self, rows: slice | np.ndarray) -> History:
+        """The histories of `rows` (a slice or row indices)."""
         return History(
-            self.customer_ids[start:stop],
-            self.weights[start:stop],
-            self.purchased[start:stop],
-            None if self.last_days is None else self.last_days[start:stop],
+            self.customer_ids[rows],
+            self.weights[rows],
+            self.purchased[rows],
+            None if self.last_days is None else self.last_days[rows],
         )
 
 

@@ -120,15 +120,6 @@ def without(weights: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> sp
     return seen
 
 
-def _subset(history: History, rows: np.ndarray) -> History:
-    return History(
-        history.customer_ids[rows],
-        history.weights[rows],
-        history.purchased[rows],
-        None if history.last_days is None else history.last_days[rows],
-    )
-
-
 def choose_on_time_split(
     interactions: pd.DataFrame,
     as_of: pd.Timestamp,
@@ -161,7 +152,7 @@ def choose_on_time_split(
     examples = purchase_examples(split.seen, max_history, max_per_customer)
     if len(examples) == 0:
         return fallback
-    judged = _subset(split.seen, split.rows)
+    judged = split.seen.take(split.rows)
     items, strength = recent_products(judged, max_history)
     exclude = judged.purchased.toarray()
     kept = np.arange(len(products))

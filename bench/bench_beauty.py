@@ -32,7 +32,7 @@ K = 10
 CANDIDATE_SETTINGS = {
     "ease": {"max_products": 20_000, "validation_days": 1},
     "linear_next": {"max_products": 20_000, "validation_days": 1},
-    "tf_next_item": {"max_products": 20_000, "validation_days": 1},
+    "tf_next_item": {"max_products": 20_000},
 }
 PUBLISHED = {"ICLRec (2022, published)": {"ndcg_at_10": 0.0403, "hit_at_10": 0.0744}}
 

@@ -155,7 +155,13 @@ class Model(abc.ABC):
             raise ValueError(
                 f"{directory} holds the {meta['family']} model {meta['name']!r}, not {cls.family} {cls.name!r}"
             )
-        model = cls(**meta["params"])
+        try:
+            model = cls(**meta["params"])
+        except TypeError as error:  # saved by a version of the model with other parameters
+            raise ValueError(
+                f"{directory} holds a {cls.name} saved with parameters this code does not take "
+                f"({error}). Retrain the model."
+            ) from error
         model.fitted = dict(meta["fitted"])
         model._load_files(directory)
         return model

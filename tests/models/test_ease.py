@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from include.models.recommender.ease import EASERecommender, ease_weights
+from include.models.recommender.ease import EASERecommender, best_of, climb, ease_weights
 from tests.models.test_recommender import planted_shop
 
 
@@ -15,6 +15,28 @@ def test_ease_weights_match_a_hand_solved_case() -> None:
     # B_ij = -P_ij / P_jj = 0.25 off the diagonal, and the diagonal is 0.
     x = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=float)
     np.testing.assert_allclose(ease_weights(x.T @ x, 1.0), 0.25 * (np.ones((3, 3)) - np.eye(3)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("peak", range(5))
+def test_climbing_the_grid_finds_a_single_peak_with_few_solves(peak: int) -> None:
+    grid = (0.0625, 0.25, 1.0, 4.0, 16.0)
+    tried = []
+
+    def score(value: float) -> float:
+        tried.append(value)
+        return -abs(grid.index(value) - peak)
+
+    scores = climb(grid, score)
+    assert best_of(scores) == grid[peak]
+    assert tried[0] == 1.0 and len(tried) == len(set(tried))
+    # The middle, then one side up to the peak and one past it (both sides when the middle wins).
+    assert len(tried) == {0: 3, 1: 3, 2: 3, 3: 4, 4: 4}[peak]
+
+
+def test_climbing_stops_on_a_tie_and_prefers_the_smaller_value() -> None:
+    scores = climb((1.0, 2.0, 3.0, 4.0, 5.0), lambda value: 0.5 if value < 4 else 0.1)
+    assert scores == {3.0: 0.5, 2.0: 0.5, 4.0: 0.1}
+    assert best_of(scores) == 2.0
 
 
 def test_ease_weights_solve_the_constrained_least_squares_problem() -> None:
@@ -33,7 +55,7 @@ def test_ease_chooses_l2_on_the_validation_split_and_records_it() -> None:
     history, _ = planted_shop()
     model = EASERecommender(validation_days=10).fit(history, as_of=history["last_at"].max())
     grid = model.fitted["validation_ndcg"]
-    assert len(grid) == 5 and all(0 <= v <= 1 for v in grid.values())
+    assert 3 <= len(grid) <= 5 and all(0 <= v <= 1 for v in grid.values())
     assert f"{model.fitted['l2']:.6g}" in grid
     assert grid[f"{model.fitted['l2']:.6g}"] == max(grid.values())
     given = EASERecommender(l2=7.5).fit(history)

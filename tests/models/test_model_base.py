@@ -50,7 +50,6 @@ NON_DEFAULT_PARAMS = {
         "seed": 5,
         "max_products": 40,
         "seed_l2": 7.0,
-        "validation_days": 3,
         "max_steps": 50,
         "warm_steps": 20,
         "cold_every": 3,
@@ -119,6 +118,17 @@ def test_a_loaded_model_reports_the_parameters_it_was_trained_with(
     assert type(loaded) is cls
     assert loaded.params() == chosen
     assert loaded.fitted == model.fitted
+
+
+def test_a_model_saved_with_a_parameter_this_code_does_not_take_asks_for_a_retrain(
+    training_data: dict, tmp_path: Path
+) -> None:
+    catalogue.model_class("recommender", "popularity")().fit(*training_data["recommender"]).save(tmp_path)
+    meta = json.loads((tmp_path / base.META_FILE).read_text())
+    meta["params"]["validation_days"] = 7  # a parameter an earlier version had
+    (tmp_path / base.META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="parameters this code does not take.*Retrain"):
+        catalogue.load_model(tmp_path)
 
 
 def test_an_unfitted_model_cannot_be_saved(tmp_path: Path) -> None:

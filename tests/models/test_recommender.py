@@ -420,13 +420,20 @@ def test_tf_model_starts_from_the_linear_solution(shop) -> None:
     customers = history["customer_id"].unique()[:200]
     seed_only = TFNextItemRecommender(max_epochs=0, seed_l2=3.0).fit(history)
     linear = LinearNextRecommender(l2=3.0).fit(history)
-    assert seed_only.fitted["epochs"] == 0
+    assert seed_only.fitted["epochs"] == 0 and set(seed_only.fitted["seed_l2_ndcg"]) == {"3"}
     assert seed_only.fitted["validation_ndcg"] == seed_only.fitted["seed_validation_ndcg"]
     ours = seed_only.recommend(history, customers, 5).groupby("customer_id")["product_id"].agg(set)
     theirs = linear.recommend(history, customers, 5).groupby("customer_id")["product_id"].agg(set)
     overlap = np.mean([len(ours[c] & theirs[c]) / 5 for c in customers])
     # Not identical: the validation purchases are left out of the seed's solution.
     assert overlap >= 0.8, overlap
+
+
+def test_tf_seed_penalty_is_the_best_of_those_tried_on_the_validation_split(fitted) -> None:
+    facts = fitted["tf_next_item"].fitted
+    tried = facts["seed_l2_ndcg"]
+    assert "1" in tried and 3 <= len(tried) <= 5 and all(0 <= v <= 1 for v in tried.values())
+    assert tried[f"{facts['seed_l2']:g}"] == max(tried.values())
 
 
 def test_tf_training_never_ends_below_its_seed_on_validation(fitted) -> None:

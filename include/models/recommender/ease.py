@@ -8,8 +8,9 @@ solve, so this implementation
 - models at most `max_products` products, the most interacted-with (the rest are recommended
   only through popularity), and solves by Cholesky in float32;
 - chooses λ on a validation split *inside* the training window (the purchases of its last
-  `validation_days`, predicted from the interactions before them) unless `l2` is given; a
-  warm start (the previous night's EASE) reuses the λ that one chose, relative to tonight's
+  `validation_days`, predicted from the interactions before them) unless `l2` is given,
+  climbing the grid from its middle (`climb`: each λ tried costs a solve); a warm start
+  (the previous night's EASE) reuses the λ that one chose, relative to tonight's
   XᵀX, and searches again every `search_every`-th night in a row;
 - keeps the `neighbours` largest weights per product, so the saved model is sparse and is
   scored like item-kNN.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 EASE_MAX_PRODUCTS = 8000
 # Weights kept per product (largest magnitude): the sparse model that is saved and scored.
 EASE_NEIGHBOURS = 500
-# λ tried when none is given, as multiples of the mean diagonal of XᵀX.
+# λ tried when none is given, as multiples of the mean diagonal of XᵀX (climbed from the
+# middle, see `climb`).
 EASE_L2_GRID = (0.0625, 0.25, 1.0, 4.0, 16.0)
 # Days at the end of the training window whose purchases choose λ.
 EASE_VALIDATION_DAYS = 7
@@ -66,6 +68,33 @@ def regularised_inverse(gram: np.ndarray, l2: float) -> np.ndarray:
     if info != 0:
         raise np.linalg.LinAlgError(f"inverting the Cholesky factor failed (potri info {info})")
     return _symmetric_from_upper(inverse)
+
+
+def climb(grid: tuple[float, ...] | list[float], evaluate: Callable[[float], float]) -> dict[float, float]:
+    """The scores of the values of `grid` visited climbing from its middle (each evaluation is
+    a solve, and the validation NDCG over λ has one peak): the smaller neighbour first, on
+    while the score improves; the larger side only when the smaller neighbour did not improve.
+    The grid's best value is among those visited whenever its scores rise to one peak and
+    fall after it; three evaluations when the middle or its smaller neighbour is best, five at
+    most."""
+    values = sorted(grid)
+    middle = len(values) // 2
+    scores = {values[middle]: evaluate(values[middle])}
+    for step in (-1, 1):
+        at = middle
+        while 0 <= at + step < len(values):
+            scores[values[at + step]] = evaluate(values[at + step])
+            if scores[values[at + step]] <= scores[values[at]]:
+                break
+            at += step
+        if at != middle:
+            break
+    return scores
+
+
+def best_of(scores: Mapping[float, float]) -> float:
+    """The value with the best score (ties: the smallest, the least regularised)."""
+    return max(scores, key=lambda value: (scores[value], -value))
 
 
 def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
@@ -235,8 +264,8 @@ def choose_l2(
     half_life_days: float,
 ) -> tuple[float, dict[float, float]]:
     """The λ of `EASE_L2_GRID` (times `scale`, the mean diagonal of XᵀX) with the best NDCG on
-    the validation split (`validation_by_l2`), and every λ's NDCG; the second λ of the grid
-    when the split has no customer to judge."""
+    the validation split (`validation_by_l2`), and the NDCG of every λ tried; the second λ of
+    the grid when the split has no customer to judge."""
     scores = validation_by_l2(
         interactions,
         as_of,
@@ -247,7 +276,7 @@ def choose_l2(
     )
     if not scores:
         return EASE_L2_GRID[1] * scale, {}
-    return max(scores, key=lambda l2: (scores[l2], -l2)), scores
+    return best_of(scores), scores
 
 
 @dataclass(frozen=True)
@@ -317,8 +346,9 @@ def validation_by_l2(
     validation_days: int,
     half_life_days: float,
 ) -> dict[float, float]:
-    """NDCG@10 of EASE over `products` for every λ of `grid` on the validation split inside the
-    training window (`time_split`). Empty when the split has no customer to judge."""
+    """NDCG@10 of EASE over `products` for the λ of `grid` `climb` visits on the validation
+    split inside the training window (`time_split`). Empty when the split has no customer to
+    judge."""
     split = time_split(
         interactions, as_of, products, validation_days=validation_days, half_life_days=half_life_days
     )
@@ -328,12 +358,14 @@ def validation_by_l2(
     gram = (matrix.T @ matrix).toarray()
     inputs = matrix[split.rows]
     exclude = split.seen.purchased[split.rows].toarray()
-    scores = {}
-    for l2 in grid:
+
+    def ndcg(l2: float) -> float:
         keys = np.asarray(inputs @ ease_weights(gram, l2))
         keys[exclude] = -np.inf
         top, _ = top_k_dense(keys, EASE_VALIDATION_K)
-        scores[l2] = _mean_ndcg([list(products[t]) for t in top], split.relevant)
+        return _mean_ndcg([list(products[t]) for t in top], split.relevant)
+
+    scores = climb(grid, ndcg)
     log.info(
         "ease: validation NDCG@%d by l2 %s",
         EASE_VALIDATION_K,

@@ -47,6 +47,8 @@ from include.models.recommender.ease import (
     EASE_VALIDATION_DAYS,
     EASERecommender,
     _mean_ndcg,
+    best_of,
+    climb,
     most_interacted,
     regularised_inverse,
     strongest,
@@ -65,7 +67,7 @@ MAX_HISTORY = 50
 DECAY = 0.9
 DECAY_GRID = (0.7, 0.9, 0.97)
 # λ tried on the validation split when not given (both parts have a unit mean diagonal): the
-# factors EASE tries.
+# factors EASE tries, climbed from the middle as EASE climbs them.
 L2_GRID = (0.0625, 0.25, 1.0, 4.0, 16.0)
 # Share of the item-to-item part (X) against the next-purchase part (Z -> Y).
 ALPHA = 0.3
@@ -135,9 +137,9 @@ def choose_on_time_split(
 ) -> tuple[float, float, dict[str, float]]:
     """(decay, λ, NDCG@10 by "decay/λ") on the validation split inside the training window
     (`time_split`: the purchases of its last `validation_days`, predicted from the customers'
-    latest products before them, by a B fitted on the interactions before them). λ is tried
-    at the middle decay, then the other decays at the best λ. The middle of each grid when no
-    customer can be judged."""
+    latest products before them, by a B fitted on the interactions before them). λ is climbed
+    (`climb`) at the middle decay, then the other decays are tried at the best λ. The middle
+    of each grid when no customer can be judged."""
     fallback = decays[len(decays) // 2], l2s[len(l2s) // 2], {}
     split = time_split(
         interactions,
@@ -161,15 +163,18 @@ def choose_on_time_split(
     def score(decay: float, l2s: tuple[float, ...]) -> None:
         system, target = next_system(split.seen.weights, examples, kept, alpha, decay)
         inputs = decayed_inputs(items, strength, decay, len(products))
-        for l2 in l2s:
+
+        def ndcg(l2: float) -> float:
             keys = np.asarray(inputs @ solve(system, target, l2))
             keys[exclude] = -np.inf
             top, _ = top_k_dense(keys, VALIDATION_K)
-            scores[decay, l2] = _mean_ndcg([list(products[t]) for t in top], split.relevant)
+            return _mean_ndcg([list(products[t]) for t in top], split.relevant)
+
+        scores.update({(decay, l2): value for l2, value in climb(l2s, ndcg).items()})
 
     middle = decays[len(decays) // 2]
     score(middle, l2s)
-    l2 = max(l2s, key=lambda value: (scores[middle, value], -value))
+    l2 = best_of({value: scores[middle, value] for value in l2s if (middle, value) in scores})
     for decay in decays:
         if decay != middle:
             score(decay, (l2,))

@@ -14,10 +14,9 @@ product -> product table, sparse (each product has `neighbours` slots: itself, t
 strongest linear weights), so T[a, b] and T[b, a] part ways when one is bought after the other;
 e(·), f(·) are low-rank embeddings for what the table cannot reach.
 
-Training starts from the linear solution (fitted without the validation purchases, λ chosen
-as `linear_next` chooses it), positions weighted as it weighs them (decay^p), the low-rank
-term silent and the
-softmax temperature of least loss; so before the first step the model already ranks as the
+Training starts from the linear solution (fitted without the validation purchases; of the λ
+tried, the one whose linear model ranks the validation purchases best), positions weighted as
+it weighs them (decay^p), the low-rank term silent and the softmax temperature of least loss; so before the first step the model already ranks as the
 linear model does, up to the neighbours it keeps. It is then trained with a full softmax to
 predict each purchase from what the customer did before the day of it (as the holdout asks:
 the same session's views are never known in advance), and keeps the weights with the best
@@ -38,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,22 +58,15 @@ from include.models.recommender.base import (
     top_k_dense,
     top_neighbours,
 )
-from include.models.recommender.ease import (
-    EASE_MAX_PRODUCTS,
-    EASE_VALIDATION_DAYS,
-    most_interacted,
-    strongest,
+from include.models.recommender.ease import EASE_MAX_PRODUCTS, climb, most_interacted, strongest
+from include.models.recommender.linear_next import ALPHA, DECAY, L2_GRID, next_system, solve, without
+from include.models.recommender.sequences import (
+    Split,
+    decayed_inputs,
+    hold_out_latest,
+    purchase_examples,
+    recent_products,
 )
-from include.models.recommender.linear_next import (
-    ALPHA,
-    DECAY,
-    L2_GRID,
-    choose_on_time_split,
-    next_system,
-    solve,
-    without,
-)
-from include.models.recommender.sequences import Split, hold_out_latest, purchase_examples, recent_products
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +76,13 @@ MAX_HISTORY = 50
 # weights (the seed of the table).
 NEIGHBOURS = 200
 # Training steps (batches) at most from the seed, and from the previous night's model (the
-# "incremental update"); validation runs at least CHECKS_PER_BUDGET times within either.
+# "incremental update"); validation runs at least CHECKS_PER_BUDGET times within either, and
+# every CHECK_STEPS steps at least (on a large shop a quarter of the budget is minutes of
+# training, and when training does not beat the seed, PATIENCE + 1 checks are all it costs).
 MAX_STEPS = 600
 WARM_STEPS = 150
 CHECKS_PER_BUDGET = 4
+CHECK_STEPS = 75
 # The seed is rebuilt from scratch on every this-many-th night in a row (1: never warm).
 COLD_EVERY = 7
 # Softmax temperatures tried for the seed (the one with the lowest training loss starts).
@@ -129,6 +124,30 @@ def _binary(weights: sp.csr_matrix) -> sp.csr_matrix:
     return binary
 
 
+def _linear_validation(split: Split, kept: np.ndarray, n_products: int) -> Callable[[np.ndarray], float]:
+    """The validation NDCG@10 of a linear model over the `kept` products (weights kept x kept),
+    judged as training judges itself: each held-out purchase ranked from the customer's
+    decayed latest products, their other purchases left out (a purchase of a product not
+    modelled is a miss)."""
+    column = np.full(n_products, -1, np.int64)
+    column[kept] = np.arange(len(kept))
+    validation = split.validation
+    inputs = decayed_inputs(validation.items, validation.strength, DECAY, n_products)[:, kept]
+    pairs = [(row, column[p]) for row, bought in enumerate(split.exclude) for p in bought if column[p] >= 0]
+    rows, cols = (np.asarray(side, np.int64) for side in zip(*pairs, strict=True)) if pairs else ([], [])
+    relevant = [{t} for t in column[validation.targets]]
+
+    def ndcg(linear: np.ndarray) -> float:
+        if not relevant:
+            return 0.0
+        keys = np.asarray(inputs @ linear)
+        keys[rows, cols] = -np.inf
+        top, _ = top_k_dense(keys, VALIDATION_K)
+        return float(np.mean(ndcg_values(list(top), relevant, VALIDATION_K)))
+
+    return ndcg
+
+
 class TFNextItemRecommender(Recommender):
     """Next product from the customer's latest products (see the module docstring)."""
 
@@ -148,7 +167,6 @@ class TFNextItemRecommender(Recommender):
         seed: int = SEED,
         max_products: int = EASE_MAX_PRODUCTS,
         seed_l2: float = 0.0,
-        validation_days: int = EASE_VALIDATION_DAYS,
         max_steps: int = MAX_STEPS,
         warm_steps: int = WARM_STEPS,
         cold_every: int = COLD_EVERY,
@@ -169,7 +187,6 @@ class TFNextItemRecommender(Recommender):
         self.seed_l2 = float(seed_l2)  # 0: choose the seed's λ on the validation split
         if self.seed_l2 < 0 or self.max_products < 2:
             raise ValueError("tf_next_item needs seed_l2 >= 0 and max_products >= 2")
-        self.validation_days = int(validation_days)
         self.max_steps = int(max_steps)
         self.warm_steps = int(warm_steps)
         self.cold_every = int(cold_every)
@@ -206,7 +223,7 @@ class TFNextItemRecommender(Recommender):
             start = self._warm_arrays(self._previous, history.weights)
             budget = self.warm_steps
         else:
-            start = self._cold_arrays(tf, interactions, as_of, history, split)
+            start = self._cold_arrays(tf, history, split)
             budget = self.max_steps
         variables = {key: tf.Variable(value) for key, value in start.items()}
         rng = np.random.default_rng(self.seed)
@@ -238,7 +255,9 @@ class TFNextItemRecommender(Recommender):
         waited, checks, steps = 0, 0, 0
         items, strength = examples
         per_pass = -(-len(targets) // self.batch_size)
-        per_check = max(1, min(-(-per_pass // CHECKS_PER_EPOCH), -(-budget // CHECKS_PER_BUDGET)))
+        per_check = max(
+            1, min(-(-per_pass // CHECKS_PER_EPOCH), -(-budget // CHECKS_PER_BUDGET), CHECK_STEPS)
+        )
         stop = budget <= 0
         for epoch in range(self.max_epochs if not stop else 0):
             order = rng.permutation(len(targets))
@@ -288,18 +307,16 @@ class TFNextItemRecommender(Recommender):
             time.perf_counter() - started,
         )
 
-    def _cold_arrays(
-        self, tf: Any, interactions: pd.DataFrame, as_of: pd.Timestamp, history: History, split: Split
-    ) -> dict[str, np.ndarray]:
+    def _cold_arrays(self, tf: Any, history: History, split: Split) -> dict[str, np.ndarray]:
         """Starting weights from scratch: the linear seed, fitted without the held-out
         purchases (or validation would see its answers), each position weighted as the seed
         weighs it."""
         n_products = len(self.products)
-        decay, table = self._seed(interactions, as_of, history.weights, split)
+        table = self._seed(history.weights, split)
         start = {
             "table": table,
-            # softplus(position) = decay^p, the seed's weight of the p-th latest product.
-            "position": np.log(np.expm1(decay ** np.arange(self.max_history, dtype=np.float64))).astype(
+            # softplus(position) = DECAY^p, the seed's weight of the p-th latest product.
+            "position": np.log(np.expm1(DECAY ** np.arange(self.max_history, dtype=np.float64))).astype(
                 np.float32
             ),
             "bias": np.zeros(n_products, np.float32),
@@ -380,15 +397,14 @@ class TFNextItemRecommender(Recommender):
             "scale": np.float32(arrays["scale"]),
         }
 
-    def _seed(
-        self, interactions: pd.DataFrame, as_of: pd.Timestamp, weights: sp.csr_matrix, split: Split
-    ) -> tuple[float, np.ndarray]:
+    def _seed(self, weights: sp.csr_matrix, split: Split) -> np.ndarray:
         """The product -> product table training starts from: per product, itself and its
-        strongest weights of the linear next-purchase model (`linear_next`), fitted without
-        the held-out purchases; products beyond the `max_products` most interacted-with get
-        their cosine neighbours at weight 0. The decay and λ are chosen as `linear_next`
-        chooses them, on a time split inside the training window (λ is `seed_l2` when given).
-        Returns (the decay, weights scaled so that the 99th percentile magnitude is 1)."""
+        strongest weights of the linear next-purchase model (`linear_next`, decay `DECAY`),
+        fitted without the held-out purchases; products beyond the `max_products` most
+        interacted-with get their cosine neighbours at weight 0. λ is `seed_l2` when given,
+        else climbed (`climb`) on the validation split training judges itself by: the linear
+        model of the best validation NDCG@10 is the seed, so choosing λ costs no solve beyond
+        those tried. Returns the weights scaled so that the 99th percentile magnitude is 1."""
         seen = without(weights, split.validation.owner, split.validation.targets)
         n_products = len(self.products)
         width = min(max(self.neighbours - 1, 1), max(n_products - 1, 0))
@@ -402,22 +418,8 @@ class TFNextItemRecommender(Recommender):
             neighbour_idx[rest, 1 : 1 + idx.shape[1]] = idx
         self._weights = {"neighbour_idx": neighbour_idx}
         if len(kept) < 2:
-            return DECAY, table
-        decay, l2, _ = choose_on_time_split(
-            interactions,
-            as_of,
-            self.products[kept],
-            alpha=ALPHA,
-            decays=(DECAY,),
-            l2s=(self.seed_l2,) if self.seed_l2 else L2_GRID,
-            validation_days=self.validation_days,
-            half_life_days=self.half_life_days,
-            max_history=self.max_history,
-            max_per_customer=self.max_examples_per_customer,
-        )
-        system, target = next_system(seen, split.train, kept, ALPHA, decay)
-        linear = solve(system, target, l2)
-        del system, target
+            return table
+        linear, l2, scores = self._best_linear(seen, split, kept)
         # The product itself keeps slot 0 (a view is often followed by its purchase).
         table[kept, 0] = np.diag(linear)
         np.fill_diagonal(linear, 0.0)
@@ -427,14 +429,42 @@ class TFNextItemRecommender(Recommender):
         neighbour_idx[kept, 1 : 1 + n_kept] = kept[idx]
         table[kept, 1 : 1 + n_kept] = values
         magnitude = np.quantile(np.abs(table[table != 0]), 0.99) if np.any(table) else 1.0
-        self.fitted.update({"seed_decay": decay, "seed_l2": l2, "modelled_products": len(kept)})
-        log.info(
-            "tf_next_item seed: the linear next-purchase model over %d products, decay %.2f, l2 %.4g",
-            len(kept),
-            decay,
-            l2,
+        self.fitted.update(
+            {
+                "seed_decay": DECAY,
+                "seed_l2": l2,
+                "seed_l2_ndcg": {f"{k:g}": round(v, 6) for k, v in scores.items()},
+                "modelled_products": len(kept),
+            }
         )
-        return decay, (table / magnitude).astype(np.float32)
+        log.info(
+            "tf_next_item seed: the linear next-purchase model over %d products, decay %.2f, "
+            "validation NDCG@%d by l2 %s",
+            len(kept),
+            DECAY,
+            VALIDATION_K,
+            self.fitted["seed_l2_ndcg"],
+        )
+        return (table / magnitude).astype(np.float32)
+
+    def _best_linear(
+        self, seen: sp.csr_matrix, split: Split, kept: np.ndarray
+    ) -> tuple[np.ndarray, float, dict[float, float]]:
+        """The linear model over `kept` of the λ tried with the best validation NDCG (ties:
+        the smaller λ), that λ, and the NDCG of each λ tried."""
+        system, target = next_system(seen, split.train, kept, ALPHA, DECAY)
+        judge = _linear_validation(split, kept, len(self.products))
+        best: dict[str, Any] = {}
+
+        def ndcg(l2: float) -> float:
+            linear = solve(system, target, l2)
+            score = judge(linear)
+            if not best or (score, -l2) > (best["score"], -best["l2"]):
+                best.update(score=score, l2=l2, linear=linear)
+            return score
+
+        scores = climb((self.seed_l2,) if self.seed_l2 else L2_GRID, ndcg)
+        return best["linear"], best["l2"], scores
 
     def _seed_scale(self, tf: Any, variables: Mapping, examples: tuple, targets: np.ndarray) -> np.float32:
         """The softmax temperature of `SEED_SCALES` with the lowest loss of the seed on a sample
@@ -443,16 +473,16 @@ class TFNextItemRecommender(Recommender):
         sample = rng.choice(len(targets), min(SEED_SCALE_EXAMPLES, len(targets)), replace=False)
         items, strength = examples
         unit = {**variables, "scale": tf.constant(np.float32(1.0))}
-        losses = {}
-        for scale in SEED_SCALES:
-            total = 0.0
-            for start in range(0, len(sample), SCORING_BATCH):
-                rows = sample[start : start + SCORING_BATCH]
-                logits = self._logits(tf, unit, tf.constant(items[rows]), tf.constant(strength[rows])) * scale
-                total += float(
-                    tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(targets[rows], logits))
-                )
-            losses[scale] = total / len(sample)
+        losses = dict.fromkeys(SEED_SCALES, 0.0)
+        for start in range(0, len(sample), SCORING_BATCH):
+            rows = sample[start : start + SCORING_BATCH]
+            logits = self._logits(tf, unit, tf.constant(items[rows]), tf.constant(strength[rows]))
+            for scale in SEED_SCALES:
+                losses[scale] += float(
+                    tf.reduce_sum(
+                        tf.nn.sparse_softmax_cross_entropy_with_logits(targets[rows], logits * scale)
+                    )
+                ) / len(sample)
         chosen = min(losses, key=losses.get)
         self.fitted["seed_scale"] = chosen
         return np.float32(chosen)

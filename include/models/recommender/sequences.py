@@ -25,6 +25,8 @@ from include.models.recommender.base import History, stored_rows
 
 # Customers whose latest purchase is held out for validation, at most (and a fifth at most).
 VALIDATION_CUSTOMERS = 5000
+# Examples built at a time (bounds the temporaries: a block x max_history index).
+EXAMPLE_BLOCK = 65536
 
 
 def aligned_days(weights: sp.csr_matrix, days: sp.csr_matrix | None) -> np.ndarray:
@@ -88,50 +90,42 @@ def purchase_examples(history: History, max_history: int, max_per_customer: int)
     holds no purchases), each with the customer's `max_history` latest products before the day
     of it. A purchase on the customer's first day has nothing before it and is left out."""
     weights = history.weights.tocsr()
-    days = aligned_days(weights, history.last_days)
-    purchased = history.purchased.tocsr()
-    any_purchase = purchased.nnz > 0
-    items_out, strength_out, targets_out, owner = [], [], [], []
-    for row in range(weights.shape[0]):
-        lo, hi = weights.indptr[row], weights.indptr[row + 1]
-        if hi - lo < 2:
-            continue
-        cols = weights.indices[lo:hi]
-        when = days[lo:hi]
-        order = np.lexsort((cols, -weights.data[lo:hi], when))  # oldest first
-        cols, raw = cols[order], weights.data[lo:hi][order]
-        strength = np.log1p(raw)
-        bought = (
-            set(purchased.indices[purchased.indptr[row] : purchased.indptr[row + 1]])
-            if any_purchase
-            else None
-        )
-        day = np.floor(when[order])
-        first_of_day = np.searchsorted(day, day, side="left")
-        positions = [
-            t for t in range(len(cols)) if (bought is None or cols[t] in bought) and first_of_day[t] > 0
-        ]
-        for t in positions[-max_per_customer:]:
-            end = first_of_day[t]
-            start = max(0, end - max_history)
-            padded = np.full(max_history, -1, np.int32)
-            padded_strength = np.zeros(max_history, np.float32)
-            padded[: end - start] = cols[start:end][::-1]
-            padded_strength[: end - start] = strength[start:end][::-1]
-            items_out.append(padded)
-            strength_out.append(padded_strength)
-            targets_out.append(cols[t])
-            owner.append(row)
-    if not targets_out:
-        return Examples(
-            np.zeros((0, max_history), np.int32),
-            np.zeros((0, max_history), np.float32),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int64),
-        )
-    return Examples(
-        np.stack(items_out), np.stack(strength_out), np.asarray(targets_out, np.int32), np.asarray(owner)
+    rows = stored_rows(weights)
+    # Each customer's products oldest first (then the heavier, then by product), customer by
+    # customer: the stored cells of row r stay at weights.indptr[r] onwards.
+    when = aligned_days(weights, history.last_days)
+    order = np.lexsort((weights.indices, -weights.data, when, rows))
+    cols, rows, day = weights.indices[order], rows[order], np.floor(when[order])
+    strength = np.log1p(weights.data[order]).astype(np.float32)
+    row_start = weights.indptr[rows]
+    cell = np.arange(len(order))
+    # Where each cell's day begins in its row: what is known before a purchase that day.
+    new_day = np.r_[True, (rows[1:] != rows[:-1]) | (day[1:] != day[:-1])]
+    day_start = np.maximum.accumulate(np.where(new_day, cell, 0)) - row_start
+    target = day_start > 0
+    if history.purchased.nnz:
+        bought = history.purchased.tocsr().copy()
+        bought.data = np.ones_like(bought.data)
+        target &= np.asarray(bought[rows, cols]).ravel() > 0
+    chosen = np.flatnonzero(target)
+    # The latest `max_per_customer` of each customer's targets.
+    owner = rows[chosen]
+    from_end = np.bincount(owner, minlength=weights.shape[0])[owner] - (
+        np.arange(len(chosen)) - np.searchsorted(owner, owner, side="left")
     )
+    chosen = chosen[from_end <= max_per_customer]
+    items = np.full((len(chosen), max_history), -1, np.int32)
+    strengths = np.zeros((len(chosen), max_history), np.float32)
+    back = np.arange(max_history)
+    for first in range(0, len(chosen), EXAMPLE_BLOCK):
+        block = chosen[first : first + EXAMPLE_BLOCK]
+        known = day_start[block]  # products before the purchase's day, newest at known - 1
+        source = (row_start[block] + known - 1)[:, None] - back[None, :]
+        present = back[None, :] < known[:, None]
+        source = np.where(present, source, 0)
+        items[first : first + len(block)] = np.where(present, cols[source], -1)
+        strengths[first : first + len(block)] = np.where(present, strength[source], 0.0)
+    return Examples(items, strengths, cols[chosen].astype(np.int32), rows[chosen].astype(np.int64))
 
 
 def hold_out_latest(examples: Examples, history: History, seed: int) -> Split:

@@ -15,9 +15,10 @@ strongest linear weights), so T[a, b] and T[b, a] part ways when one is bought a
 e(·), f(·) are low-rank embeddings for what the table cannot reach.
 
 Training starts from the linear solution (fitted without the validation purchases; of the λ
-tried, the one whose linear model ranks the validation purchases best), positions weighted as
-it weighs them (decay^p), the low-rank term silent and the softmax temperature of least loss; so before the first step the model already ranks as the
-linear model does, up to the neighbours it keeps. It is then trained with a full softmax to
+tried, the one whose linear model ranks the validation purchases best, the grid's middle
+unless beaten beyond noise), positions weighted as it weighs them (decay^p), the low-rank term
+silent and the softmax temperature of least loss; so before the first step the model already
+ranks as the linear model does, up to the neighbours it keeps. It is then trained with a full softmax to
 predict each purchase from what the customer did before the day of it (as the holdout asks:
 the same session's views are never known in advance), and keeps the weights with the best
 validation NDCG@10 (each sampled customer's latest purchase, predicted from the rest) — the

@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from tests.e2e.servers import ApiClient, free_port, running, server_env  # noqa: E402
+from tests.e2e.servers import ApiClient, free_port, running, standalone_env  # noqa: E402
 
 USER, PASSWORD = "admin", "bench"
 TITLE = "airflow worker -- "
@@ -147,25 +147,17 @@ def main() -> int:
 
     port = free_port()
     bin_dir = Path(sys.executable).parent
-    env = server_env(
+    env = standalone_env(
         home,
+        port,
         USER,
         PASSWORD,
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW__API__PORT=str(port),
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
-        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
         AIRFLOW_CONN_WAREHOUSE=url,
         SHOPFLOW_VAR_DIR=var_dir,
         SHOPFLOW_TASK_RETRIES="0",
         # No fire time since the DAGs' start date: unpaused, validation runs only when asked.
         SHOPFLOW_VALIDATION_CRON="0 0 29 2 *",
-        PATH=f"{bin_dir}:{os.environ.get('PATH', '')}",
     )
     for command in ([str(bin_dir / "airflow"), "db", "migrate"], [sys.executable, "-m", "include.pools"]):
         subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +41,27 @@ def server_env(folder: Path, user: str, password: str, **settings: str) -> dict[
         "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(48).hex(),
         **settings,
     }
+
+
+def standalone_env(home: Path, port: int, user: str, password: str, **settings: str) -> dict[str, str]:
+    """The environment of `airflow standalone` as `make airflow` runs it (LocalExecutor, its
+    metadata in SQLite in `home`, this project's DAGs), its API on 127.0.0.1:`port`, and
+    `settings` over all of it."""
+    return server_env(
+        home,
+        user,
+        password,
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        **settings,
+    )
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ Assets trigger both model DAGs, which publish."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from include import publish, simulator, warehouse
-from tests.conftest import ROOT
-from tests.e2e.servers import ApiClient, free_port, running, server_env
+from tests.e2e.servers import ApiClient, free_port, running, standalone_env
 from tests.helpers import read_sql as _read
 
 pytestmark = [pytest.mark.e2e, pytest.mark.data_docs]
@@ -37,20 +35,7 @@ def live_airflow(postgres_warehouse_url: str, tmp_path: Path) -> Iterator[ApiCli
     home = tmp_path / "airflow"
     home.mkdir()
     port = free_port()
-    env = server_env(
-        home,
-        USER,
-        PASSWORD,
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW__API__PORT=str(port),
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
-        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
-        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    )
+    env = standalone_env(home, port, USER, PASSWORD)
     bin_dir = Path(sys.executable).parent
     subprocess.run(
         [str(bin_dir / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600

@@ -187,6 +187,13 @@ def batch_rows(n_products: int) -> int:
 # --------------------------------------------------------------------------- top-k helpers
 
 
+def stored_ones(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """A CSR copy of `matrix` with 1 in every stored cell (who interacted with what)."""
+    ones = matrix.tocsr().copy()
+    ones.data = np.ones_like(ones.data)
+    return ones
+
+
 def stored_rows(matrix: sp.csr_matrix) -> np.ndarray:
     """The row of each stored cell of a CSR matrix, in storage order."""
     return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))

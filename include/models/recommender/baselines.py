@@ -19,6 +19,7 @@ from include.models.recommender.base import (
     index_of,
     sparse_neighbours,
     sparse_top_k,
+    stored_ones,
     top_k_dense,
 )
 
@@ -89,9 +90,7 @@ class PopularityRecommender(ArrayRecommender):
             self._without_neighbours()
             return
         # Co-purchases: customers who interacted with product i and purchased product j.
-        interacted = history.weights.copy()
-        interacted.data = np.ones_like(interacted.data)
-        by_product = interacted.T.tocsr()
+        by_product = stored_ones(history.weights).T.tocsr()
         bought = history.purchased.astype(np.float64).tocsr()
         # Co-purchase counts with popularity in (0, 1) added to break ties; a product nobody
         # co-purchased follows by popularity alone.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from include.models.recommender.base import History, stored_rows
+from include.models.recommender.base import History, stored_ones, stored_rows
 
 # Customers whose latest purchase is held out for validation, at most (and a fifth at most).
 VALIDATION_CUSTOMERS = 5000
@@ -104,9 +104,7 @@ def purchase_examples(history: History, max_history: int, max_per_customer: int)
     day_start = np.maximum.accumulate(np.where(new_day, cell, 0)) - row_start
     target = day_start > 0
     if history.purchased.nnz:
-        bought = history.purchased.tocsr().copy()
-        bought.data = np.ones_like(bought.data)
-        target &= np.asarray(bought[rows, cols]).ravel() > 0
+        target &= np.asarray(stored_ones(history.purchased)[rows, cols]).ravel() > 0
     chosen = np.flatnonzero(target)
     # The latest `max_per_customer` of each customer's targets.
     owner = rows[chosen]

@@ -55,6 +55,7 @@ from include.models.recommender.base import (
     check_k,
     cosine_neighbours,
     index_of,
+    stored_ones,
     stored_rows,
     top_k_dense,
     top_neighbours,
@@ -116,13 +117,6 @@ _ARRAYS = ("products", "neighbour_idx", "table", "position", "bias", "item_in", 
 def _tf() -> Any:
     """TensorFlow, held to the task's thread budget."""
     return tensorflow()
-
-
-def _binary(weights: sp.csr_matrix) -> sp.csr_matrix:
-    """Who interacted with what (1 per stored entry), for cosine neighbours."""
-    binary = weights.tocsr().copy()
-    binary.data = np.ones_like(binary.data)
-    return binary
 
 
 def _linear_validation(split: Split, kept: np.ndarray, n_products: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -373,7 +367,7 @@ class TFNextItemRecommender(Recommender):
         neighbour_idx[known] = np.where(mapped >= 0, mapped, known[:, None])
         table[known] = np.where(mapped >= 0, arrays["table"][where[known]], 0.0)
         if len(new) and width > 1:
-            idx, _ = cosine_neighbours(_binary(weights), width - 1, new)
+            idx, _ = cosine_neighbours(stored_ones(weights), width - 1, new)
             neighbour_idx[new, 1 : 1 + idx.shape[1]] = idx
         bias = np.full(n_products, np.median(arrays["bias"]), np.float32)
         bias[known] = arrays["bias"][where[known]]
@@ -425,7 +419,7 @@ class TFNextItemRecommender(Recommender):
         kept = kept[np.diff(seen.tocsc().indptr)[kept] > 0]
         rest = np.setdiff1d(np.arange(n_products), kept)
         if len(rest) and width:
-            idx, _ = cosine_neighbours(_binary(seen), width, rest)
+            idx, _ = cosine_neighbours(stored_ones(seen), width, rest)
             neighbour_idx[rest, 1 : 1 + idx.shape[1]] = idx
         self._weights = {"neighbour_idx": neighbour_idx}
         if len(kept) < 2:

@@ -18,11 +18,11 @@ Training starts from the linear solution (fitted without the validation purchase
 tried, the one whose linear model ranks the validation purchases best, the grid's middle
 unless beaten beyond noise), positions weighted as it weighs them (decay^p), the low-rank term
 silent and the softmax temperature of least loss; so before the first step the model already
-ranks as the linear model does, up to the neighbours it keeps. It is then trained with a full softmax to
-predict each purchase from what the customer did before the day of it (as the holdout asks:
-the same session's views are never known in advance), and keeps the weights with the best
-validation NDCG@10 (each sampled customer's latest purchase, predicted from the rest) — the
-seed itself when training does not beat it.
+ranks as the linear model does, up to the neighbours it keeps. It is then trained with a full
+softmax to predict each purchase from what the customer did before the day of it (as the
+holdout asks: the same session's views are never known in advance), and keeps the weights with
+the best validation NDCG@10 (each sampled customer's latest purchase, predicted from the rest)
+— the seed itself when training does not beat it.
 
 Warm start: given last night's model (`warm_start`), training starts from its weights on
 tonight's catalogue and runs at most `warm_steps` steps (a cold start `max_steps`); every
@@ -60,7 +60,7 @@ from include.models.recommender.base import (
     top_k_dense,
     top_neighbours,
 )
-from include.models.recommender.ease import EASE_MAX_PRODUCTS, climb, most_interacted, strongest
+from include.models.recommender.ease import EASE_MAX_PRODUCTS, best_of, climb, most_interacted, strongest
 from include.models.recommender.linear_next import ALPHA, DECAY, L2_GRID, next_system, solve, without
 from include.models.recommender.sequences import (
     Split,
@@ -462,24 +462,23 @@ class TFNextItemRecommender(Recommender):
         on the small shop), and there the grid's NDCGs often differ by noise alone."""
         system, target = next_system(seen, split.train, kept, ALPHA, DECAY)
         judge = _linear_validation(split, kept, len(self.products))
-        tried: dict[str, dict[str, Any]] = {}
+        scores: dict[float, float] = {}
+        # λ -> (linear model, NDCG per example), kept for the middle and the best so far only
+        # (each model is products² floats).
+        models: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
         def ndcg(l2: float) -> float:
             linear = solve(system, target, l2)
-            gains = judge(linear)
-            score = float(gains.mean())
-            if not tried:
-                tried["middle"] = {"l2": l2, "linear": linear, "gains": gains, "score": score}
-            best = tried.get("best", tried["middle"])
-            if (score, -l2) > (best["score"], -best["l2"]):
-                tried["best"] = {"l2": l2, "linear": linear, "gains": gains, "score": score}
-            return score
+            models[l2] = linear, judge(linear)
+            scores[l2] = float(models[l2][1].mean())
+            for other in set(models) - {next(iter(scores)), best_of(scores)}:
+                del models[other]
+            return scores[l2]
 
-        scores = climb((self.seed_l2,) if self.seed_l2 else L2_GRID, ndcg)
-        middle = tried["middle"]
-        best = tried.get("best", middle)
-        chosen = best if beats_beyond_noise(best["gains"], middle["gains"]) else middle
-        return chosen["linear"], chosen["l2"], scores
+        climb((self.seed_l2,) if self.seed_l2 else L2_GRID, ndcg)
+        middle, best = next(iter(scores)), best_of(scores)  # climb tries the middle first
+        chosen = best if beats_beyond_noise(models[best][1], models[middle][1]) else middle
+        return models[chosen][0], chosen, scores
 
     def _seed_scale(self, tf: Any, variables: Mapping, examples: tuple, targets: np.ndarray) -> np.float32:
         """The softmax temperature of `SEED_SCALES` with the lowest loss of the seed on a sample
